@@ -1,0 +1,13 @@
+/** Milliseconds since the epoch. Injected everywhere time matters, so tests can freeze it. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
+
+/** A clock that stands still at `ms` until moved; for tests. */
+export function fixedClock(ms: number): Clock & { set(ms: number): void; advance(ms: number): void } {
+  let now = ms;
+  const clock = (() => now) as Clock & { set(ms: number): void; advance(ms: number): void };
+  clock.set = (v) => (now = v);
+  clock.advance = (d) => (now += d);
+  return clock;
+}

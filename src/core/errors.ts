@@ -1,0 +1,257 @@
+/**
+ * The one error table of Portcullis.
+ *
+ * Every failure is a `PortcullisError` whose `code` is a member of the `ErrorCode` union below.
+ * `ERRORS` maps each code, per wire protocol, to the HTTP status and the AWS error code that an
+ * AWS endpoint of that protocol would answer with, so that AWS SDKs raise the same error class
+ * they would raise against AWS. `renderError` turns an error into the body shape of the protocol.
+ *
+ * Protocols:
+ * - `query`: the AWS query protocol (STS, IAM): `<ErrorResponse><Error>…</Error><RequestId/></ErrorResponse>`
+ * - `json`: awsJson 1.0/1.1: `{"__type": "...", "message": "..."}` with `x-amzn-RequestId`
+ * - `restXml`: REST XML as S3 sends it: `<Error><Code/><Message/><RequestId/></Error>`
+ */
+
+export type Protocol = 'query' | 'json' | 'restXml';
+export const PROTOCOLS: readonly Protocol[] = ['query', 'json', 'restXml'];
+
+/** How one protocol spells one error. `fault` is the query protocol's `<Type>`. */
+export interface WireError {
+  readonly status: number;
+  readonly code: string;
+  readonly fault: 'Sender' | 'Receiver';
+}
+
+function same(status: number, code: string, fault: WireError['fault'] = status >= 500 ? 'Receiver' : 'Sender') {
+  return { status, code, fault } as const;
+}
+
+/**
+ * Code -> protocol -> wire spelling. Sources: the "Common Errors" pages of the STS, IAM and
+ * DynamoDB API references and the S3 error-code list ("Error responses" in the S3 API reference).
+ * Clock-skew and scope problems answer SignatureDoesNotMatch on query services and
+ * InvalidSignatureException on JSON services, which is what those services send.
+ */
+export const ERRORS = {
+  // --- authentication (SigV4) ---
+  MissingAuthenticationToken: {
+    query: same(403, 'MissingAuthenticationToken'),
+    json: same(403, 'MissingAuthenticationTokenException'),
+    restXml: same(403, 'AccessDenied'),
+  },
+  IncompleteSignature: {
+    query: same(400, 'IncompleteSignature'),
+    json: same(400, 'IncompleteSignatureException'),
+    restXml: same(400, 'AuthorizationHeaderMalformed'),
+  },
+  AuthorizationHeaderMalformed: {
+    query: same(403, 'SignatureDoesNotMatch'),
+    json: same(400, 'InvalidSignatureException'),
+    restXml: same(400, 'AuthorizationHeaderMalformed'),
+  },
+  AuthorizationQueryParametersError: {
+    query: same(400, 'IncompleteSignature'),
+    json: same(400, 'IncompleteSignatureException'),
+    restXml: same(400, 'AuthorizationQueryParametersError'),
+  },
+  SignatureDoesNotMatch: {
+    query: same(403, 'SignatureDoesNotMatch'),
+    json: same(400, 'InvalidSignatureException'),
+    restXml: same(403, 'SignatureDoesNotMatch'),
+  },
+  InvalidClientTokenId: {
+    query: same(403, 'InvalidClientTokenId'),
+    json: same(400, 'UnrecognizedClientException'),
+    restXml: same(403, 'InvalidAccessKeyId'),
+  },
+  InvalidToken: {
+    query: same(403, 'InvalidClientTokenId'),
+    json: same(400, 'UnrecognizedClientException'),
+    restXml: same(400, 'InvalidToken'),
+  },
+  ExpiredToken: {
+    query: same(400, 'ExpiredToken'),
+    json: same(400, 'ExpiredTokenException'),
+    restXml: same(400, 'ExpiredToken'),
+  },
+  RequestTimeTooSkewed: {
+    query: same(403, 'SignatureDoesNotMatch'),
+    json: same(400, 'InvalidSignatureException'),
+    restXml: same(403, 'RequestTimeTooSkewed'),
+  },
+  RequestExpired: {
+    query: same(403, 'SignatureDoesNotMatch'),
+    json: same(400, 'InvalidSignatureException'),
+    restXml: same(403, 'AccessDenied'),
+  },
+  XAmzContentSHA256Mismatch: {
+    query: same(400, 'XAmzContentSHA256Mismatch'),
+    json: same(400, 'XAmzContentSHA256Mismatch'),
+    restXml: same(400, 'XAmzContentSHA256Mismatch'),
+  },
+  BadDigest: {
+    query: same(400, 'BadDigest'),
+    json: same(400, 'BadDigest'),
+    restXml: same(400, 'BadDigest'),
+  },
+  IncompleteBody: {
+    query: same(400, 'IncompleteBody'),
+    json: same(400, 'IncompleteBody'),
+    restXml: same(400, 'IncompleteBody'),
+  },
+  InvalidChunkedEncoding: {
+    query: same(400, 'InvalidRequest'),
+    json: same(400, 'InvalidRequest'),
+    restXml: same(400, 'InvalidRequest'),
+  },
+  MalformedTrailer: {
+    query: same(400, 'MalformedTrailerError'),
+    json: same(400, 'MalformedTrailerError'),
+    restXml: same(400, 'MalformedTrailerError'),
+  },
+  // --- authorization ---
+  AccessDenied: {
+    query: same(403, 'AccessDenied'),
+    json: same(400, 'AccessDeniedException'),
+    restXml: same(403, 'AccessDenied'),
+  },
+  // --- request shape ---
+  InvalidAction: {
+    query: same(400, 'InvalidAction'),
+    json: same(400, 'UnknownOperationException'),
+    restXml: same(501, 'NotImplemented'),
+  },
+  MissingAction: {
+    query: same(400, 'MissingAction'),
+    json: same(400, 'UnknownOperationException'),
+    restXml: same(400, 'InvalidRequest'),
+  },
+  MissingParameter: {
+    query: same(400, 'MissingParameter'),
+    json: same(400, 'ValidationException'),
+    restXml: same(400, 'InvalidArgument'),
+  },
+  InvalidParameterValue: {
+    query: same(400, 'InvalidParameterValue'),
+    json: same(400, 'ValidationException'),
+    restXml: same(400, 'InvalidArgument'),
+  },
+  ValidationError: {
+    query: same(400, 'ValidationError'),
+    json: same(400, 'ValidationException'),
+    restXml: same(400, 'InvalidArgument'),
+  },
+  RequestEntityTooLarge: {
+    query: same(413, 'RequestEntityTooLarge'),
+    json: same(413, 'RequestEntityTooLarge'),
+    restXml: same(400, 'EntityTooLarge'),
+  },
+  RequestTimeout: {
+    query: same(408, 'RequestTimeout'),
+    json: same(408, 'RequestTimeoutException'),
+    restXml: same(400, 'RequestTimeout'),
+  },
+  // --- our side ---
+  Throttling: {
+    query: same(400, 'Throttling'),
+    json: same(400, 'ThrottlingException'),
+    restXml: same(503, 'SlowDown', 'Receiver'),
+  },
+  ServiceUnavailable: {
+    query: same(503, 'ServiceUnavailable'),
+    json: same(503, 'ServiceUnavailableException'),
+    restXml: same(503, 'ServiceUnavailable'),
+  },
+  InternalFailure: {
+    query: same(500, 'InternalFailure'),
+    json: same(500, 'InternalFailure'),
+    restXml: same(500, 'InternalError'),
+  },
+} as const satisfies Record<string, Record<Protocol, WireError>>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/**
+ * The base of every error Portcullis raises on purpose. `message` is safe to send to the client:
+ * it never holds a secret, a signature or a session token (callers keep that invariant).
+ */
+export class PortcullisError extends Error {
+  override readonly name = 'PortcullisError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+
+  wire(protocol: Protocol): WireError {
+    return ERRORS[this.code][protocol];
+  }
+}
+
+export function isPortcullisError(e: unknown): e is PortcullisError {
+  return e instanceof PortcullisError;
+}
+
+/** Any thrown value as a PortcullisError; unknown failures become InternalFailure with no detail. */
+export function toPortcullisError(e: unknown): PortcullisError {
+  return isPortcullisError(e) ? e : new PortcullisError('InternalFailure', 'We encountered an internal error. Please try again.');
+}
+
+export interface RenderOptions {
+  readonly protocol: Protocol;
+  readonly requestId: string;
+  /** Query protocol: the service's XML namespace, e.g. `https://sts.amazonaws.com/doc/2011-06-15/`. */
+  readonly xmlns?: string;
+  /** awsJson: `1.0` or `1.1` (content type `application/x-amz-json-1.x`). */
+  readonly jsonVersion?: '1.0' | '1.1';
+}
+
+export interface RenderedError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => XML_ENTITIES[c]!);
+}
+const XML_ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' };
+
+/** The response for an error, in the shape the protocol's AWS SDKs parse. */
+export function renderError(err: PortcullisError, opts: RenderOptions): RenderedError {
+  const w = err.wire(opts.protocol);
+  const message = escapeXml(err.message);
+  const id = escapeXml(opts.requestId);
+  switch (opts.protocol) {
+    case 'query': {
+      const ns = opts.xmlns ? ` xmlns="${escapeXml(opts.xmlns)}"` : '';
+      return {
+        status: w.status,
+        headers: { 'content-type': 'text/xml', 'x-amzn-requestid': opts.requestId },
+        body:
+          `<ErrorResponse${ns}><Error><Type>${w.fault}</Type><Code>${w.code}</Code>` +
+          `<Message>${message}</Message></Error><RequestId>${id}</RequestId></ErrorResponse>`,
+      };
+    }
+    case 'json':
+      return {
+        status: w.status,
+        headers: {
+          'content-type': `application/x-amz-json-${opts.jsonVersion ?? '1.0'}`,
+          'x-amzn-requestid': opts.requestId,
+          'x-amzn-errortype': w.code,
+        },
+        body: JSON.stringify({ __type: w.code, message: err.message }),
+      };
+    case 'restXml':
+      return {
+        status: w.status,
+        headers: { 'content-type': 'application/xml', 'x-amz-request-id': opts.requestId },
+        body:
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${w.code}</Code><Message>${message}</Message>` +
+          `<RequestId>${id}</RequestId></Error>`,
+      };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './compare.js';
+export * from './clock.js';

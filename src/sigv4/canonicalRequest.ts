@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { HttpRequest } from './request.js';
+import { canonicalUri, type CanonicalRules } from './canonicalUri.js';
+import { canonicalQueryFromRaw } from './canonicalQuery.js';
+import { canonicalHeaders } from './canonicalHeaders.js';
+
+/**
+ * CanonicalRequest =
+ *   Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n PayloadHash
+ * where CanonicalHeaders already ends in `\n` (hence the blank line before SignedHeaders).
+ */
+export function canonicalRequest(
+  method: string,
+  uri: string,
+  query: string,
+  headers: string,
+  signedHeaders: string,
+  payloadHash: string,
+): string {
+  return method + '\n' + uri + '\n' + query + '\n' + headers + '\n' + signedHeaders + '\n' + payloadHash;
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** StringToSign = Algorithm \n RequestDateTime \n CredentialScope \n hex(SHA256(CanonicalRequest)) */
+export function stringToSign(algorithm: string, amzDate: string, scope: string, canonical: string): string {
+  return algorithm + '\n' + amzDate + '\n' + scope + '\n' + sha256Hex(canonical);
+}
+
+
+/**
+ * The canonical request of a received request, or undefined when one of the signed headers is
+ * not in it. `excludeQuery` names raw query parameters left out (the presigned signature).
+ */
+export function canonicalRequestOf(
+  req: HttpRequest,
+  rules: CanonicalRules,
+  signedHeaders: readonly string[],
+  payloadHash: string,
+  excludeQuery?: ReadonlySet<string>,
+): string | undefined {
+  const headers = canonicalHeaders(req.headers, signedHeaders);
+  if (headers === undefined) return undefined;
+  return canonicalRequest(
+    req.method,
+    canonicalUri(req.path, rules),
+    canonicalQueryFromRaw(req.query, excludeQuery),
+    headers,
+    signedHeaders.join(';'),
+    payloadHash,
+  );
+}

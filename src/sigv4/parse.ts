@@ -1,0 +1,257 @@
+/**
+ * Reads the SigV4/SigV4a authentication of a request, from the `Authorization` header or from
+ * presigned query parameters, into one typed value. Only the syntax is checked here; time,
+ * scope and signature are the verifier's job. Every malformed input gets its own AWS error.
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+ */
+import { PortcullisError } from '../core/errors.js';
+import {
+  ALGORITHM_V4, ALGORITHM_V4A, type Algorithm, H_AUTHORIZATION, H_CONTENT_SHA256, H_DATE, H_HOST, H_HTTP_DATE,
+  H_REGION_SET, H_SECURITY_TOKEN, MAX_PRESIGNED_EXPIRES_S, Q_ALGORITHM, Q_CONTENT_SHA256, Q_CREDENTIAL, Q_DATE,
+  Q_EXPIRES, Q_REGION_SET, Q_SECURITY_TOKEN, Q_SIGNATURE, Q_SIGNED_HEADERS, TERMINATOR,
+} from './constants.js';
+import { headerValue } from './canonicalHeaders.js';
+import type { HttpRequest } from './request.js';
+import { decodeComponent } from './uriEncode.js';
+
+export interface ParsedAuth {
+  readonly algorithm: Algorithm;
+  /** True when the authentication came in the query string. */
+  readonly presigned: boolean;
+  readonly accessKeyId: string;
+  /** `YYYYMMDD` of the credential scope. */
+  readonly scopeDate: string;
+  /** Region of the scope; `undefined` for SigV4a, whose scope has none. */
+  readonly scopeRegion: string | undefined;
+  readonly service: string;
+  readonly terminator: string;
+  /** `date/region/service/aws4_request` (v4) or `date/service/aws4_request` (v4a). */
+  readonly scope: string;
+  /** The request time in ISO 8601 basic format, as signed. */
+  readonly amzDate: string;
+  readonly timeMs: number;
+  readonly signedHeaders: readonly string[];
+  readonly signedHeadersRaw: string;
+  readonly signature: string;
+  /** Presigned only: lifetime in seconds. */
+  readonly expiresS: number | undefined;
+  readonly sessionToken: string | undefined;
+  /** SigV4a: the regions the signature is good for. */
+  readonly regionSet: readonly string[] | undefined;
+  /** The payload hash the client declared (`x-amz-content-sha256` or its query twin). */
+  readonly declaredPayloadHash: string | undefined;
+}
+
+const BASIC_DATE_TIME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** Parses `YYYYMMDDTHHMMSSZ`, returning NaN when it is not a real instant. */
+export function parseAmzDate(s: string): number {
+  const m = BASIC_DATE_TIME.exec(s);
+  if (!m) return NaN;
+  const [, y, mo, d, h, mi, se] = m.map(Number) as [number, number, number, number, number, number, number];
+  const t = Date.UTC(y, mo - 1, d, h, mi, se);
+  const back = new Date(t);
+  // Reject dates that Date.UTC silently rolls over, such as month 13 or second 61.
+  return back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h &&
+    back.getUTCMinutes() === mi && back.getUTCSeconds() === se ? t : NaN;
+}
+
+export function formatAmzDate(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
+}
+
+function fail(code: 'IncompleteSignature' | 'AuthorizationHeaderMalformed' | 'AuthorizationQueryParametersError' | 'MissingAuthenticationToken', message: string): never {
+  throw new PortcullisError(code, message);
+}
+
+/** Does the request carry any presigned-URL parameter? */
+function queryAuthParams(query: string): Map<string, string> | undefined {
+  if (!query.includes('X-Amz-')) return undefined;
+  let params: Map<string, string> | undefined;
+  for (const part of query.split('&')) {
+    if (!part.startsWith('X-Amz-')) continue;
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? '' : decodeComponent(part.slice(eq + 1));
+    params ??= new Map();
+    if (params.has(k)) fail('AuthorizationQueryParametersError', `the query parameter \`${k}\` appears more than once`);
+    params.set(k, v);
+  }
+  return params;
+}
+
+function splitSignedHeaders(raw: string, onError: (msg: string) => never): string[] {
+  const names = raw.split(';');
+  for (const n of names) {
+    if (n === '' || n !== n.toLowerCase() || /[\s:]/.test(n)) onError(`SignedHeaders holds an invalid header name in \`${raw}\``);
+  }
+  if (!names.includes(H_HOST) && !names.includes(':authority')) onError(`the 'host' header must be signed`);
+  return names;
+}
+
+interface Scope {
+  accessKeyId: string;
+  scopeDate: string;
+  scopeRegion: string | undefined;
+  service: string;
+  terminator: string;
+  scope: string;
+}
+
+function splitCredential(credential: string, algorithm: Algorithm, onError: (msg: string) => never): Scope {
+  const parts = credential.split('/');
+  const v4a = algorithm === ALGORITHM_V4A;
+  const expected = v4a ? 4 : 5;
+  const shape = v4a ? '<YOUR-AKID>/YYYYMMDD/SERVICE/aws4_request' : '<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request';
+  if (parts.length !== expected || parts.some((p) => p === '')) onError(`the Credential is mal-formed; expecting "${shape}"`);
+  const [accessKeyId, scopeDate] = parts as [string, string];
+  const service = parts[expected - 2]!;
+  const terminator = parts[expected - 1]!;
+  if (!/^\d{8}$/.test(scopeDate)) onError(`the Credential date \`${scopeDate}\` is not in YYYYMMDD format`);
+  if (terminator !== TERMINATOR) onError(`Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator}'`);
+  return {
+    accessKeyId,
+    scopeDate,
+    scopeRegion: v4a ? undefined : parts[2]!,
+    service,
+    terminator,
+    scope: parts.slice(1).join('/'),
+  };
+}
+
+function algorithmOf(s: string, onError: (msg: string) => never): Algorithm {
+  if (s === ALGORITHM_V4 || s === ALGORITHM_V4A) return s;
+  return onError(`unsupported signing algorithm \`${s.slice(0, 64)}\`; use AWS4-HMAC-SHA256 or AWS4-ECDSA-P256-SHA256`);
+}
+
+function single(req: HttpRequest, name: string, onError: (msg: string) => never): string | undefined {
+  const values = req.headers.get(name);
+  if (values !== undefined && values.length > 1) onError(`the \`${name}\` header appears more than once`);
+  return values?.[0];
+}
+
+function parseHeaderAuth(req: HttpRequest, authorization: string): ParsedAuth {
+  const onError: (msg: string) => never = (msg) => fail('IncompleteSignature', msg);
+  const sp = authorization.indexOf(' ');
+  const algorithm = algorithmOf(sp < 0 ? authorization : authorization.slice(0, sp), onError);
+  const fields = new Map<string, string>();
+  for (const item of authorization.slice(sp + 1).split(',')) {
+    const t = item.trim();
+    const eq = t.indexOf('=');
+    if (eq <= 0) onError(`Authorization header requires each component to be of the form name=value, got \`${t.slice(0, 32)}\``);
+    const k = t.slice(0, eq);
+    if (fields.has(k)) onError(`Authorization header has the \`${k}\` component more than once`);
+    fields.set(k, t.slice(eq + 1));
+  }
+  const missing = ['Credential', 'SignedHeaders', 'Signature'].filter((k) => !fields.get(k));
+  if (missing.length > 0) onError(missing.map((k) => `Authorization header requires '${k}' parameter.`).join(' '));
+
+  const scope = splitCredential(fields.get('Credential')!, algorithm, (m) => fail('AuthorizationHeaderMalformed', m));
+  const signedHeadersRaw = fields.get('SignedHeaders')!;
+  const signedHeaders = splitSignedHeaders(signedHeadersRaw, onError);
+
+  let amzDate = single(req, H_DATE, onError);
+  let timeMs: number;
+  let dateHeader = H_DATE;
+  if (amzDate !== undefined) {
+    timeMs = parseAmzDate(amzDate);
+    if (Number.isNaN(timeMs)) onError(`Date must be in ISO-8601 'basic format'. Got '${amzDate.slice(0, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+  } else {
+    // Without X-Amz-Date, AWS falls back to the HTTP Date header (RFC 7231 format).
+    const http = single(req, H_HTTP_DATE, onError);
+    if (http === undefined) onError(`Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.`);
+    timeMs = Date.parse(http);
+    if (Number.isNaN(timeMs) || !/GMT$/.test(http.trim())) onError(`the Date header \`${http.slice(0, 40)}\` is not an HTTP date`);
+    timeMs -= timeMs % 1000;
+    amzDate = formatAmzDate(timeMs);
+    dateHeader = H_HTTP_DATE;
+  }
+  // An unsigned date could be moved by anyone on the path, which would defeat the expiry window.
+  if (!signedHeaders.includes(dateHeader)) onError(`the '${dateHeader}' header must be signed`);
+
+  let regionSet: string[] | undefined;
+  if (algorithm === ALGORITHM_V4A) {
+    const set = single(req, H_REGION_SET, onError);
+    if (set === undefined || !signedHeaders.includes(H_REGION_SET)) onError(`SigV4a requires a signed 'X-Amz-Region-Set' header`);
+    regionSet = splitRegionSet(set, onError);
+  }
+
+  return {
+    algorithm,
+    presigned: false,
+    ...scope,
+    amzDate,
+    timeMs,
+    signedHeaders,
+    signedHeadersRaw,
+    signature: fields.get('Signature')!,
+    expiresS: undefined,
+    sessionToken: single(req, H_SECURITY_TOKEN, onError),
+    regionSet,
+    declaredPayloadHash: single(req, H_CONTENT_SHA256, onError),
+  };
+}
+
+function splitRegionSet(set: string, onError: (msg: string) => never): string[] {
+  const regions = set.split(',').map((r) => r.trim());
+  if (regions.some((r) => !/^[a-z0-9*-]+$/.test(r))) onError(`the region set \`${set.slice(0, 64)}\` is malformed`);
+  return regions;
+}
+
+function parseQueryAuth(params: Map<string, string>): ParsedAuth {
+  const onError: (msg: string) => never = (msg) => fail('AuthorizationQueryParametersError', msg);
+  const required = [Q_ALGORITHM, Q_CREDENTIAL, Q_SIGNATURE, Q_DATE, Q_SIGNED_HEADERS, Q_EXPIRES];
+  if (required.some((k) => !params.get(k))) {
+    onError('Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.');
+  }
+  const algorithm = algorithmOf(params.get(Q_ALGORITHM)!, onError);
+  const scope = splitCredential(params.get(Q_CREDENTIAL)!, algorithm, onError);
+  const signedHeadersRaw = params.get(Q_SIGNED_HEADERS)!;
+  const signedHeaders = splitSignedHeaders(signedHeadersRaw, onError);
+  const amzDate = params.get(Q_DATE)!;
+  const timeMs = parseAmzDate(amzDate);
+  if (Number.isNaN(timeMs)) onError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`);
+  const expires = params.get(Q_EXPIRES)!;
+  if (!/^\d{1,7}$/.test(expires)) onError('X-Amz-Expires should be a number');
+  const expiresS = Number(expires);
+  if (expiresS > MAX_PRESIGNED_EXPIRES_S) onError(`X-Amz-Expires must be less than a week (in seconds) that is ${MAX_PRESIGNED_EXPIRES_S}`);
+  if (expiresS < 1) onError('X-Amz-Expires must be a positive number of seconds');
+  let regionSet: string[] | undefined;
+  if (algorithm === ALGORITHM_V4A) {
+    const set = params.get(Q_REGION_SET);
+    if (!set) onError(`SigV4a requires the 'X-Amz-Region-Set' parameter`);
+    regionSet = splitRegionSet(set, onError);
+  }
+  return {
+    algorithm,
+    presigned: true,
+    ...scope,
+    amzDate,
+    timeMs,
+    signedHeaders,
+    signedHeadersRaw,
+    signature: params.get(Q_SIGNATURE)!,
+    expiresS,
+    sessionToken: params.get(Q_SECURITY_TOKEN),
+    regionSet,
+    declaredPayloadHash: params.get(Q_CONTENT_SHA256),
+  };
+}
+
+/** Reads a request's authentication. Throws a PortcullisError naming what is wrong. */
+export function parseAuth(req: HttpRequest): ParsedAuth {
+  const auth = req.headers.get(H_AUTHORIZATION);
+  const params = queryAuthParams(req.query);
+  const presigned = params !== undefined && (params.has(Q_ALGORITHM) || params.has(Q_SIGNATURE) || params.has(Q_CREDENTIAL));
+  if (auth !== undefined) {
+    if (presigned) {
+      fail('AuthorizationQueryParametersError', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified');
+    }
+    if (auth.length > 1) fail('IncompleteSignature', 'the Authorization header appears more than once');
+    return parseHeaderAuth(req, auth[0]!);
+  }
+  if (presigned) return parseQueryAuth(params);
+  return fail('MissingAuthenticationToken', 'Request is missing Authentication Token');
+}
+
