@@ -7,3 +7,14 @@ import { timingSafeEqual } from 'node:crypto';
 export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/**
+ * Constant-time equality of two strings of the same public length (hex signatures): no early
+ * exit, so the time does not depend on where they differ.
+ */
+export function timingSafeEqualString(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { HttpRequest } from './request.js';
 import { canonicalUri, type CanonicalRules } from './canonicalUri.js';
 import { canonicalQueryFromRaw } from './canonicalQuery.js';
@@ -20,9 +20,13 @@ export function canonicalRequest(
   return method + '\n' + uri + '\n' + query + '\n' + headers + '\n' + signedHeaders + '\n' + payloadHash;
 }
 
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+type OneShotHash = (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string;
+// crypto.hash (Node >= 20.12) is about twice as fast as createHash for small inputs.
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
+
+export const sha256Hex: (data: string | Uint8Array) => string = oneShot
+  ? (data) => oneShot('sha256', data, 'hex')
+  : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** StringToSign = Algorithm \n RequestDateTime \n CredentialScope \n hex(SHA256(CanonicalRequest)) */
 export function stringToSign(algorithm: string, amzDate: string, scope: string, canonical: string): string {

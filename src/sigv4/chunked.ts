@@ -10,11 +10,11 @@
  * `x-amz-trailer-signature:sig CRLF`.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { timingSafeEqualBytes } from '../core/compare.js';
+import { timingSafeEqualString } from '../core/compare.js';
 import { PortcullisError } from '../core/errors.js';
 import { CHECKSUMS, type Checksum } from './checksums.js';
 import { CHUNK_ALGORITHM, EMPTY_SHA256, H_TRAILER_SIGNATURE, TRAILER_ALGORITHM } from './constants.js';
-import { hmac } from './signingKey.js';
+import type { SigningKey } from './signingKey.js';
 
 /**
  * A streaming body check. `push` takes the next bytes from the wire and returns the decoded
@@ -45,8 +45,7 @@ export class Sha256Check implements BodyDecoder {
   }
 
   end(): Uint8Array[] {
-    const actual = this.#hash.digest();
-    if (!timingSafeEqualBytes(actual, Buffer.from(this.#expected, 'hex'))) {
+    if (!timingSafeEqualString(this.#hash.digest('hex'), this.#expected)) {
       throw new PortcullisError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
     return [];
@@ -55,14 +54,15 @@ export class Sha256Check implements BodyDecoder {
 
 /** What signs the chunks of one request: its signing key, seed signature, date and scope. */
 export interface ChunkSigning {
-  readonly key: Buffer;
+  readonly key: SigningKey;
   readonly seedSignature: string;
   readonly amzDate: string;
   readonly scope: string;
 }
 
-export function chunkSignature(s: Omit<ChunkSigning, 'seedSignature'>, previous: string, dataSha256Hex: string): Buffer {
-  return hmac(s.key, `${CHUNK_ALGORITHM}\n${s.amzDate}\n${s.scope}\n${previous}\n${EMPTY_SHA256}\n${dataSha256Hex}`);
+/** Hex signature of one chunk, chained to the previous one. */
+export function chunkSignature(s: Omit<ChunkSigning, 'seedSignature'>, previous: string, dataSha256Hex: string): string {
+  return s.key.sign(`${CHUNK_ALGORITHM}\n${s.amzDate}\n${s.scope}\n${previous}\n${EMPTY_SHA256}\n${dataSha256Hex}`);
 }
 
 /** Trailer lines in canonical form: `name:value\n` each, in the order sent. */
@@ -70,9 +70,10 @@ export function canonicalTrailer(trailers: ReadonlyArray<readonly [string, strin
   return trailers.map(([n, v]) => `${n.toLowerCase()}:${v.trim()}\n`).join('');
 }
 
-export function trailerSignature(s: Omit<ChunkSigning, 'seedSignature'>, previous: string, canonical: string): Buffer {
+/** Hex signature of the trailer section, chained to the final chunk's. */
+export function trailerSignature(s: Omit<ChunkSigning, 'seedSignature'>, previous: string, canonical: string): string {
   const hash = createHash('sha256').update(canonical).digest('hex');
-  return hmac(s.key, `${TRAILER_ALGORITHM}\n${s.amzDate}\n${s.scope}\n${previous}\n${hash}`);
+  return s.key.sign(`${TRAILER_ALGORITHM}\n${s.amzDate}\n${s.scope}\n${previous}\n${hash}`);
 }
 
 export interface ChunkedOptions {
@@ -216,7 +217,7 @@ export class ChunkedDecoder implements BodyDecoder {
     const signing = this.#opts.signing;
     if (!signing) return;
     const expected = chunkSignature(signing, this.#previous, this.#chunkHash!.digest('hex'));
-    if (!timingSafeEqualBytes(expected, Buffer.from(this.#chunkSignature, 'hex'))) {
+    if (!timingSafeEqualString(expected, this.#chunkSignature)) {
       throw new PortcullisError('SignatureDoesNotMatch', 'The chunk signature we calculated does not match the signature you provided.');
     }
     this.#previous = this.#chunkSignature;
@@ -241,11 +242,11 @@ export class ChunkedDecoder implements BodyDecoder {
     if (signing && this.#checksum) {
       const sig = trailers.find(([n]) => n === H_TRAILER_SIGNATURE);
       trailers = trailers.filter(([n]) => n !== H_TRAILER_SIGNATURE);
-      if (!sig || !/^[0-9a-f]{64}$/.test(sig[1])) {
+      if (!sig || sig[1].length !== 64) {
         throw new PortcullisError('MalformedTrailer', 'The signed trailer has no valid x-amz-trailer-signature');
       }
       const expected = trailerSignature(signing, this.#previous, canonicalTrailer(trailers));
-      if (!timingSafeEqualBytes(expected, Buffer.from(sig[1], 'hex'))) {
+      if (!timingSafeEqualString(expected, sig[1])) {
         throw new PortcullisError('SignatureDoesNotMatch', 'The trailer signature we calculated does not match the signature you provided.');
       }
     }

@@ -20,7 +20,7 @@ export function encodeChunkedBody(chunks: readonly Uint8Array[], opts: ChunkedBo
     const dataHash = createHash('sha256');
     return (data: Uint8Array) => {
       dataHash.update(data);
-      previous = chunkSignature(opts.signing!, previous, dataHash.digest('hex')).toString('hex');
+      previous = chunkSignature(opts.signing!, previous, dataHash.digest('hex'));
       return `${size.toString(16)};chunk-signature=${previous}\r\n`;
     };
   };
@@ -35,7 +35,7 @@ export function encodeChunkedBody(chunks: readonly Uint8Array[], opts: ChunkedBo
     const trailers: Array<[string, string]> = [[opts.trailer, checksumOf(opts.trailer, Buffer.concat(chunks))]];
     for (const [n, v] of trailers) parts.push(Buffer.from(`${n}:${v}\r\n`));
     if (opts.signing) {
-      const sig = trailerSignature(opts.signing, previous, canonicalTrailer(trailers)).toString('hex');
+      const sig = trailerSignature(opts.signing, previous, canonicalTrailer(trailers));
       parts.push(Buffer.from(`${H_TRAILER_SIGNATURE}:${sig}\r\n`));
     }
   }

@@ -43,18 +43,26 @@ export interface ParsedAuth {
   readonly declaredPayloadHash: string | undefined;
 }
 
-const BASIC_DATE_TIME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+function digits(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return n;
+}
 
 /** Parses `YYYYMMDDTHHMMSSZ`, returning NaN when it is not a real instant. */
 export function parseAmzDate(s: string): number {
-  const m = BASIC_DATE_TIME.exec(s);
-  if (!m) return NaN;
-  const [, y, mo, d, h, mi, se] = m.map(Number) as [number, number, number, number, number, number, number];
+  if (s.length !== 16 || s[8] !== 'T' || s[15] !== 'Z') return NaN;
+  const y = digits(s, 0, 4), mo = digits(s, 4, 6), d = digits(s, 6, 8);
+  const h = digits(s, 9, 11), mi = digits(s, 11, 13), se = digits(s, 13, 15);
+  // NaN fails every comparison, so a non-digit anywhere lands in the return below.
+  if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && se <= 59 && y >= 1970)) return NaN;
   const t = Date.UTC(y, mo - 1, d, h, mi, se);
-  const back = new Date(t);
-  // Reject dates that Date.UTC silently rolls over, such as month 13 or second 61.
-  return back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h &&
-    back.getUTCMinutes() === mi && back.getUTCSeconds() === se ? t : NaN;
+  // Date.UTC rolls 31 April over into May; catch that for the days that can roll.
+  return d > 28 && new Date(t).getUTCDate() !== d ? NaN : t;
 }
 
 export function formatAmzDate(ms: number): string {
@@ -81,11 +89,12 @@ function queryAuthParams(query: string): Map<string, string> | undefined {
   return params;
 }
 
-function splitSignedHeaders(raw: string, onError: (msg: string) => never): string[] {
+/** Lower-case header names (RFC 9110 tokens; HTTP/2 pseudo-headers keep their colon), `;`-separated. */
+const SIGNED_HEADERS = /^:?[a-z0-9!#$%&'*+.^_`|~-]+(?:;:?[a-z0-9!#$%&'*+.^_`|~-]+)*$/;
+
+function splitSignedHeaders(raw: string, onError: (msg: string) => never, checked = false): string[] {
+  if (!checked && !SIGNED_HEADERS.test(raw)) onError(`SignedHeaders must be lower-case header names separated by ';', got \`${raw.slice(0, 200)}\``);
   const names = raw.split(';');
-  for (const n of names) {
-    if (n === '' || n !== n.toLowerCase() || /[\s:]/.test(n)) onError(`SignedHeaders holds an invalid header name in \`${raw}\``);
-  }
   if (!names.includes(H_HOST) && !names.includes(':authority')) onError(`the 'host' header must be signed`);
   return names;
 }
@@ -100,23 +109,23 @@ interface Scope {
 }
 
 function splitCredential(credential: string, algorithm: Algorithm, onError: (msg: string) => never): Scope {
-  const parts = credential.split('/');
   const v4a = algorithm === ALGORITHM_V4A;
-  const expected = v4a ? 4 : 5;
-  const shape = v4a ? '<YOUR-AKID>/YYYYMMDD/SERVICE/aws4_request' : '<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request';
-  if (parts.length !== expected || parts.some((p) => p === '')) onError(`the Credential is mal-formed; expecting "${shape}"`);
-  const [accessKeyId, scopeDate] = parts as [string, string];
-  const service = parts[expected - 2]!;
-  const terminator = parts[expected - 1]!;
-  if (!/^\d{8}$/.test(scopeDate)) onError(`the Credential date \`${scopeDate}\` is not in YYYYMMDD format`);
-  if (terminator !== TERMINATOR) onError(`Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator}'`);
+  const parts = credential.split('/');
+  if (parts.length !== (v4a ? 4 : 5) || parts.includes('')) {
+    const shape = v4a ? '<YOUR-AKID>/YYYYMMDD/SERVICE/aws4_request' : '<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request';
+    onError(`the Credential is mal-formed; expecting "${shape}"`);
+  }
+  const scopeDate = parts[1]!;
+  const terminator = parts[parts.length - 1]!;
+  if (scopeDate.length !== 8 || Number.isNaN(digits(scopeDate, 0, 8))) onError(`the Credential date \`${scopeDate.slice(0, 16)}\` is not in YYYYMMDD format`);
+  if (terminator !== TERMINATOR) onError(`Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator.slice(0, 32)}'`);
   return {
-    accessKeyId,
+    accessKeyId: parts[0]!,
     scopeDate,
     scopeRegion: v4a ? undefined : parts[2]!,
-    service,
+    service: parts[parts.length - 2]!,
     terminator,
-    scope: parts.slice(1).join('/'),
+    scope: credential.slice(parts[0]!.length + 1),
   };
 }
 
@@ -131,12 +140,27 @@ function single(req: HttpRequest, name: string, onError: (msg: string) => never)
   return values?.[0];
 }
 
-function parseHeaderAuth(req: HttpRequest, authorization: string): ParsedAuth {
-  const onError: (msg: string) => never = (msg) => fail('IncompleteSignature', msg);
-  const sp = authorization.indexOf(' ');
-  const algorithm = algorithmOf(sp < 0 ? authorization : authorization.slice(0, sp), onError);
+/**
+ * The SigV4 header as every SDK writes it, checked in one pass; anything else, including
+ * every malformed header, goes through the general parser that names the problem.
+ */
+const USUAL_V4 =
+  /^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]{1,128})\/((\d{8})\/([a-z0-9-]{1,64})\/([a-z0-9-]{1,64})\/aws4_request), ?SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), ?Signature=([0-9a-f]{64})$/;
+
+// The usual order of the three components, with or without spaces.
+const USUAL_FIELDS = /^Credential=([^\s,=]+), ?SignedHeaders=([^\s,=]+), ?Signature=([^\s,=]+)$/;
+
+interface AuthorizationFields {
+  readonly credential: string;
+  readonly signedHeaders: string;
+  readonly signature: string;
+}
+
+function authorizationFields(rest: string, onError: (msg: string) => never): AuthorizationFields {
+  const m = USUAL_FIELDS.exec(rest);
+  if (m) return { credential: m[1]!, signedHeaders: m[2]!, signature: m[3]! };
   const fields = new Map<string, string>();
-  for (const item of authorization.slice(sp + 1).split(',')) {
+  for (const item of rest.split(',')) {
     const t = item.trim();
     const eq = t.indexOf('=');
     if (eq <= 0) onError(`Authorization header requires each component to be of the form name=value, got \`${t.slice(0, 32)}\``);
@@ -146,10 +170,27 @@ function parseHeaderAuth(req: HttpRequest, authorization: string): ParsedAuth {
   }
   const missing = ['Credential', 'SignedHeaders', 'Signature'].filter((k) => !fields.get(k));
   if (missing.length > 0) onError(missing.map((k) => `Authorization header requires '${k}' parameter.`).join(' '));
+  return { credential: fields.get('Credential')!, signedHeaders: fields.get('SignedHeaders')!, signature: fields.get('Signature')! };
+}
 
-  const scope = splitCredential(fields.get('Credential')!, algorithm, (m) => fail('AuthorizationHeaderMalformed', m));
-  const signedHeadersRaw = fields.get('SignedHeaders')!;
-  const signedHeaders = splitSignedHeaders(signedHeadersRaw, onError);
+function parseHeaderAuth(req: HttpRequest, authorization: string): ParsedAuth {
+  const onError: (msg: string) => never = (msg) => fail('IncompleteSignature', msg);
+  let algorithm: Algorithm, scope: Scope, signedHeadersRaw: string, signature: string;
+  const usual = USUAL_V4.exec(authorization);
+  if (usual) {
+    algorithm = ALGORITHM_V4;
+    scope = { accessKeyId: usual[1]!, scopeDate: usual[3]!, scopeRegion: usual[4]!, service: usual[5]!, terminator: TERMINATOR, scope: usual[2]! };
+    signedHeadersRaw = usual[6]!;
+    signature = usual[7]!;
+  } else {
+    const sp = authorization.indexOf(' ');
+    algorithm = algorithmOf(sp < 0 ? authorization : authorization.slice(0, sp), onError);
+    const fields = authorizationFields(authorization.slice(sp + 1), onError);
+    scope = splitCredential(fields.credential, algorithm, (m) => fail('AuthorizationHeaderMalformed', m));
+    signedHeadersRaw = fields.signedHeaders;
+    signature = fields.signature;
+  }
+  const signedHeaders = splitSignedHeaders(signedHeadersRaw, onError, usual !== null);
 
   let amzDate = single(req, H_DATE, onError);
   let timeMs: number;
@@ -185,7 +226,7 @@ function parseHeaderAuth(req: HttpRequest, authorization: string): ParsedAuth {
     timeMs,
     signedHeaders,
     signedHeadersRaw,
-    signature: fields.get('Signature')!,
+    signature,
     expiresS: undefined,
     sessionToken: single(req, H_SECURITY_TOKEN, onError),
     regionSet,

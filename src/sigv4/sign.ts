@@ -13,7 +13,7 @@ import {
   Q_SIGNATURE, Q_SIGNED_HEADERS, TERMINATOR, UNSIGNED_PAYLOAD,
 } from './constants.js';
 import { formatAmzDate } from './parse.js';
-import { hmac, Lru, SigningKeyCache } from './signingKey.js';
+import { Lru, SigningKeyCache, type SigningKey } from './signingKey.js';
 import { uriEncode } from './uriEncode.js';
 import { deriveV4aKeyPair, signV4a, type V4aKeyPair } from './v4a.js';
 
@@ -58,7 +58,7 @@ export interface SignedRequest {
   readonly amzDate: string;
   readonly scope: string;
   /** Chunked bodies: the key that signs the chunks (SigV4 only). */
-  readonly signingKey: Buffer | undefined;
+  readonly signingKey: SigningKey | undefined;
 }
 
 export interface PresignedRequest {
@@ -161,7 +161,7 @@ export class Signer {
       }
       return { signature: signV4a(hit.pair.privateKey, sts), signingKey: undefined };
     }
-    const signingKey = this.#keys.get(accessKeyId, secretAccessKey, amzDate.slice(0, 8), opts.region, opts.service);
-    return { signature: hmac(signingKey, sts).toString('hex'), signingKey };
+    const signingKey = this.#keys.get(accessKeyId, secretAccessKey, scope);
+    return { signature: signingKey.sign(sts), signingKey };
   }
 }

@@ -1,0 +1,3 @@
+import { benchSigv4 } from './sigv4.js';
+
+await benchSigv4();
