@@ -1,3 +1,5 @@
 export * from './errors.js';
 export * from './compare.js';
 export * from './clock.js';
+export * from './ids.js';
+export * from './principal.js';

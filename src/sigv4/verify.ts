@@ -92,6 +92,20 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const EXCLUDE_SIGNATURE: ReadonlySet<string> = new Set([Q_SIGNATURE]);
 const EXCLUDE_SIGNATURE_AND_TOKEN: ReadonlySet<string> = new Set([Q_SIGNATURE, Q_SECURITY_TOKEN]);
 
+/** The error for a credential the lookup did not find usable. */
+export function credentialError(status: Exclude<CredentialLookupResult<unknown>['status'], 'found'>): PortcullisError {
+  switch (status) {
+    case 'unknown':
+    case 'inactive':
+      // Same answer for both, as AWS gives: a caller learns nothing about which keys exist.
+      return new PortcullisError('InvalidClientTokenId', 'The security token included in the request is invalid.');
+    case 'invalidToken':
+      return new PortcullisError('InvalidToken', 'The security token included in the request is invalid.');
+    case 'expired':
+      return new PortcullisError('ExpiredToken', 'The security token included in the request is expired');
+  }
+}
+
 function defaultRules(service: string): CanonicalRules {
   return service === 's3' ? S3_RULES : NORMALIZING_RULES;
 }
@@ -173,18 +187,7 @@ export class Verifier<P> {
 
   /** Checks the signature with the looked-up credential. Throws on failure. */
   checkSignature(req: HttpRequest, auth: ParsedAuth, found: CredentialLookupResult<P>, opts: VerifyOptions = {}): VerifiedRequest<P> {
-    switch (found.status) {
-      case 'found':
-        break;
-      case 'unknown':
-      case 'inactive':
-        // Same answer for both, as AWS gives: a caller learns nothing about which keys exist.
-        throw new PortcullisError('InvalidClientTokenId', 'The security token included in the request is invalid.');
-      case 'invalidToken':
-        throw new PortcullisError('InvalidToken', 'The security token included in the request is invalid.');
-      case 'expired':
-        throw new PortcullisError('ExpiredToken', 'The security token included in the request is expired');
-    }
+    if (found.status !== 'found') throw credentialError(found.status);
     const rules = this.#rulesFor(auth.service);
     const payload = this.#payloadMode(req, auth, rules, opts);
     const payloadHash = auth.declaredPayloadHash ?? (payload.kind === 'sha256' ? payload.hash : UNSIGNED_PAYLOAD);

@@ -1,0 +1,40 @@
+/** The AWS query protocol: form-encoded parameters in, XML out. */
+import { escapeXml } from '../core/errors.js';
+
+/** Parameters of a query-protocol request: the form body, then the URL's query string. */
+export function queryParams(body: Buffer, contentType: string | undefined, rawQuery: string): Map<string, string> {
+  const params = new Map<string, string>();
+  const add = (s: string) => {
+    for (const [k, v] of new URLSearchParams(s)) if (!params.has(k)) params.set(k, v);
+  };
+  if (body.length > 0 && (contentType === undefined || contentType.toLowerCase().startsWith('application/x-www-form-urlencoded'))) {
+    add(body.toString('utf8'));
+  }
+  if (rawQuery !== '') add(rawQuery);
+  return params;
+}
+
+export type XmlValue = string | number | boolean | undefined | XmlNode | XmlValue[];
+export interface XmlNode {
+  readonly [element: string]: XmlValue;
+}
+
+/** `{ Arn: 'x', Nested: { A: 1 } }` -> `<Arn>x</Arn><Nested><A>1</A></Nested>`; undefined is left out. */
+export function toXml(node: XmlNode): string {
+  let out = '';
+  for (const [name, value] of Object.entries(node)) out += element(name, value);
+  return out;
+}
+
+function element(name: string, value: XmlValue): string {
+  if (value === undefined) return '';
+  if (Array.isArray(value)) return `<${name}>${value.map((v) => element('member', v)).join('')}</${name}>`;
+  if (typeof value === 'object') return `<${name}>${toXml(value)}</${name}>`;
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/** The envelope every query-protocol answer has. */
+export function queryResponse(action: string, xmlns: string, result: XmlNode | undefined, requestId: string): string {
+  const inner = result === undefined ? '' : `<${action}Result>${toXml(result)}</${action}Result>`;
+  return `<${action}Response xmlns="${xmlns}">${inner}<ResponseMetadata><RequestId>${escapeXml(requestId)}</RequestId></ResponseMetadata></${action}Response>`;
+}

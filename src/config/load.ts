@@ -1,0 +1,129 @@
+/**
+ * Builds the configuration from, in rising precedence: defaults, the config file (JSON),
+ * environment variables, command-line flags. Every value is checked; the result is frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { type Config, DEFAULTS } from './schema.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Json = { [k: string]: unknown };
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Overlays `over` on `base`, refusing keys the defaults do not have (typos fail loudly). */
+function merge(base: Json, over: Json, path: string): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (!(k in base)) throw new ConfigError(`unknown setting \`${path}${k}\``);
+    const b = base[k];
+    out[k] = isObject(b) && isObject(v) ? merge(b, v, `${path}${k}.`) : v;
+  }
+  return out;
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m) throw new ConfigError(`--listen must be HOST:PORT, got \`${s}\``);
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+
+export interface Sources {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+}
+
+const FLAGS: Record<string, string> = {
+  '--data-dir': 'dataDir',
+  '--listen': 'listen',
+  '--config': 'config',
+  '--store': 'store',
+  '--min-tls': 'minTls',
+  '--region': 'region',
+};
+
+function parseFlags(argv: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const name = FLAGS[flag];
+    if (name === undefined) throw new ConfigError(`unknown option \`${flag}\``);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`option \`${flag}\` needs a value`);
+    out[name] = value;
+  }
+  return out;
+}
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new ConfigError(message);
+}
+
+function validate(c: Config): void {
+  check(typeof c.dataDir === 'string' && c.dataDir !== '', '`dataDir` must be a path');
+  check(typeof c.listen.host === 'string' && c.listen.host !== '', '`listen.host` must be a host');
+  check(Number.isInteger(c.listen.port) && c.listen.port >= 0 && c.listen.port <= 65535, '`listen.port` must be 0..65535');
+  check(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(c.store), '`store` must be `sqlite:PATH` or `postgres://…`');
+  check(/^[a-z0-9-]{1,32}$/.test(c.region), '`region` must look like `us-east-1`');
+  check(c.tls.minVersion === '1.2' || c.tls.minVersion === '1.3', '`tls.minVersion` (--min-tls) must be 1.2 or 1.3');
+  check(Array.isArray(c.tls.certificates) && c.tls.certificates.every((x) => isObject(x) && typeof x.cert === 'string' && typeof x.key === 'string'),
+    '`tls.certificates` must be a list of {cert, key} file paths');
+  check(c.tls.clientCaFile === undefined || typeof c.tls.clientCaFile === 'string', '`tls.clientCaFile` must be a path');
+  for (const [k, v] of Object.entries(c.limits)) check(Number.isInteger(v) && v > 0, `\`limits.${k}\` must be a positive integer`);
+  check(Number.isInteger(c.audit.maxFileBytes) && c.audit.maxFileBytes >= 4096, '`audit.maxFileBytes` must be at least 4096');
+  check(Number.isInteger(c.audit.keepFiles) && c.audit.keepFiles >= 1, '`audit.keepFiles` must be at least 1');
+  check(['debug', 'info', 'warn', 'error'].includes(c.log.level), '`log.level` must be debug, info, warn or error');
+  check(Number.isInteger(c.lastUsedFlushMs) && c.lastUsedFlushMs >= 100, '`lastUsedFlushMs` must be at least 100');
+}
+
+export function loadConfig(src: Sources): Config {
+  const flags = parseFlags(src.argv);
+  const env = src.env;
+  const configFile = flags['config'] ?? env['PORTCULLIS_CONFIG'];
+  let c = DEFAULTS as unknown as Json;
+  if (configFile !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(resolve(src.cwd, configFile), 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`cannot read config file \`${configFile}\`: ${(e as Error).message}`);
+    }
+    if (!isObject(parsed)) throw new ConfigError('the config file must hold a JSON object');
+    c = merge(c, parsed, '');
+  }
+  const overlay: Json = {};
+  const dataDir = flags['dataDir'] ?? env['PORTCULLIS_DATA_DIR'];
+  if (dataDir !== undefined) overlay['dataDir'] = dataDir;
+  const listen = flags['listen'] ?? env['PORTCULLIS_LISTEN'];
+  if (listen !== undefined) overlay['listen'] = parseListen(listen);
+  const store = flags['store'] ?? env['PORTCULLIS_STORE'];
+  if (store !== undefined) overlay['store'] = store;
+  const region = flags['region'] ?? env['PORTCULLIS_REGION'];
+  if (region !== undefined) overlay['region'] = region;
+  const minTls = flags['minTls'] ?? env['PORTCULLIS_MIN_TLS'];
+  if (minTls !== undefined) overlay['tls'] = { minVersion: minTls };
+  c = merge(c, overlay, '');
+
+  const dir = resolve(src.cwd, c['dataDir'] as string);
+  c['dataDir'] = dir;
+  const storeUrl = (c['store'] as string) || `sqlite:${join(dir, 'portcullis.db')}`;
+  c['store'] = storeUrl.startsWith('sqlite:') && !isAbsolute(storeUrl.slice(7)) ? `sqlite:${resolve(src.cwd, storeUrl.slice(7))}` : storeUrl;
+  const config = c as unknown as Config;
+  validate(config);
+  return deepFreeze(config);
+}

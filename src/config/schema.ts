@@ -1,0 +1,56 @@
+/** The configuration: one type, one defaults object, validated and deep-frozen at start. */
+import type { MinTls } from '../tls/policy.js';
+
+export interface CertificateFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface Config {
+  readonly dataDir: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** `sqlite:PATH` or `postgres://…`; default: SQLite file in the data dir. */
+  readonly store: string;
+  /** The region this endpoint answers for. */
+  readonly region: string;
+  readonly tls: {
+    readonly minVersion: MinTls;
+    /** Operator certificates; empty means the data dir's self-signed pair from first start. */
+    readonly certificates: readonly CertificateFiles[];
+    /** When set, clients must present a certificate signed by this CA bundle (mTLS). */
+    readonly clientCaFile: string | undefined;
+  };
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly maxHeaderCount: number;
+    readonly maxBodyBytes: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
+  };
+  readonly audit: { readonly maxFileBytes: number; readonly keepFiles: number };
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
+  /** How often remembered key uses are written to the store. */
+  readonly lastUsedFlushMs: number;
+}
+
+export const DEFAULTS: Config = {
+  dataDir: './.portcullis',
+  listen: { host: '127.0.0.1', port: 8443 },
+  store: '',
+  region: 'us-east-1',
+  tls: { minVersion: '1.2', certificates: [], clientCaFile: undefined },
+  limits: {
+    maxHeaderBytes: 16 * 1024,
+    maxHeaderCount: 100,
+    maxBodyBytes: 1024 * 1024,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    keepAliveTimeoutMs: 5_000,
+    maxConnections: 1024,
+  },
+  audit: { maxFileBytes: 16 * 1024 * 1024, keepFiles: 5 },
+  log: { level: 'info' },
+  lastUsedFlushMs: 5_000,
+};

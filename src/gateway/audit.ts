@@ -1,0 +1,87 @@
+/**
+ * The audit trail of SPEC §1.4: one JSON line per request, allowed or denied, appended to
+ * DIR/audit/audit.log and rotated by size (audit.log.1 is the newest old file). Events hold
+ * no secret, signature or session token: the type below has no field for one.
+ */
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+
+export interface AuditEvent {
+  readonly time: string;
+  readonly requestId: string;
+  readonly principal: string | null;
+  readonly accessKeyId: string | null;
+  readonly service: string | null;
+  readonly action: string | null;
+  readonly resource: string | null;
+  readonly decision: 'allow' | 'deny' | 'error';
+  /** Machine-readable: the error code for failures, the rule for decisions. */
+  readonly reason: string;
+  readonly sourceIp: string;
+  readonly tlsVersion: string | null;
+  readonly tlsSuite: string | null;
+  readonly status: number;
+  readonly latencyMs: number;
+}
+
+export class AuditLog {
+  readonly #dir: string;
+  readonly #file: string;
+  readonly #maxBytes: number;
+  readonly #keep: number;
+  #stream: WriteStream;
+  #size: number;
+
+  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number }) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#dir = dir;
+    this.#file = join(dir, 'audit.log');
+    this.#maxBytes = opts.maxFileBytes;
+    this.#keep = opts.keepFiles;
+    this.#size = sizeOf(this.#file);
+    this.#stream = this.#open();
+  }
+
+  get path(): string {
+    return this.#file;
+  }
+
+  #open(): WriteStream {
+    return createWriteStream(this.#file, { flags: 'a', mode: 0o600 });
+  }
+
+  write(event: AuditEvent): void {
+    const line = JSON.stringify(event) + '\n';
+    if (this.#size + line.length > this.#maxBytes && this.#size > 0) this.#rotate();
+    this.#stream.write(line);
+    this.#size += Buffer.byteLength(line);
+  }
+
+  #rotate(): void {
+    this.#stream.end();
+    rmSync(join(this.#dir, `audit.log.${this.#keep}`), { force: true });
+    for (let i = this.#keep - 1; i >= 1; i--) {
+      try {
+        renameSync(join(this.#dir, `audit.log.${i}`), join(this.#dir, `audit.log.${i + 1}`));
+      } catch {
+        // that generation does not exist yet
+      }
+    }
+    renameSync(this.#file, join(this.#dir, 'audit.log.1'));
+    this.#stream = this.#open();
+    this.#size = 0;
+  }
+
+  /** Flushes and closes the file. */
+  close(): Promise<void> {
+    return new Promise((done) => this.#stream.end(done));
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * First start (SPEC §4): data dir, master key, self-signed certificates, account, the `admin`
+ * user with one access key, and the credentials file. Each step is skipped when its result
+ * already exists, so a second start reuses everything and a start cut short resumes.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { newAccessKeyId, newAccountId, newSecretAccessKey, newUserId } from '../core/ids.js';
+import { Sealer } from '../store/seal.js';
+import { SqliteStore } from '../store/sqlite/sqliteStore.js';
+import type { Store } from '../store/types.js';
+import { selfSignedCertificate } from '../tls/selfSigned.js';
+import { writeFileAtomic } from './files.js';
+import type { Logger } from './log.js';
+
+export const ADMIN_USER = 'admin';
+export const CREDENTIALS_PROFILE = 'portcullis';
+
+export interface DataDirLayout {
+  readonly masterKey: string;
+  readonly credentials: string;
+  readonly tlsDir: string;
+  /** Both bootstrap certificates, for clients' CA bundles (AWS_CA_BUNDLE). */
+  readonly certBundle: string;
+  readonly auditDir: string;
+}
+
+export function layout(dataDir: string): DataDirLayout {
+  const tlsDir = join(dataDir, 'tls');
+  return {
+    masterKey: join(dataDir, 'master.key'),
+    credentials: join(dataDir, 'credentials'),
+    tlsDir,
+    certBundle: join(tlsDir, 'cert.pem'),
+    auditDir: join(dataDir, 'audit'),
+  };
+}
+
+/** The bootstrap certificate pairs: ECDSA first (preferred by modern clients), then RSA. */
+export function bootstrapCertificateFiles(dataDir: string): { cert: string; key: string }[] {
+  const dir = layout(dataDir).tlsDir;
+  return ['ecdsa', 'rsa'].map((t) => ({ cert: join(dir, `${t}.cert.pem`), key: join(dir, `${t}.key.pem`) }));
+}
+
+function decodeKey(b64: string, where: string): Buffer {
+  const key = Buffer.from(b64.trim(), 'base64');
+  if (key.length !== 32) throw new Error(`${where} must hold 32 bytes in base64 (got ${key.length})`);
+  return key;
+}
+
+/** PORTCULLIS_MASTER_KEY (base64; several, comma-separated, the first sealing) or DIR/master.key. */
+function masterKeys(dataDir: string, env: Readonly<Record<string, string | undefined>>, log: Logger): Buffer[] {
+  const fromEnv = env['PORTCULLIS_MASTER_KEY'];
+  if (fromEnv) return fromEnv.split(',').map((k) => decodeKey(k, 'PORTCULLIS_MASTER_KEY'));
+  const file = layout(dataDir).masterKey;
+  if (!existsSync(file)) {
+    writeFileAtomic(file, randomBytes(32).toString('base64') + '\n');
+    log.info('created master key', { path: file });
+  }
+  return [decodeKey(readFileSync(file, 'utf8'), file)];
+}
+
+function ensureCertificates(dataDir: string, log: Logger): void {
+  for (const [i, files] of bootstrapCertificateFiles(dataDir).entries()) {
+    if (existsSync(files.cert) && existsSync(files.key)) continue;
+    const pair = selfSignedCertificate({ keyType: i === 0 ? 'ec' : 'rsa', commonName: 'localhost', names: ['localhost', '127.0.0.1', '::1'], days: 397 });
+    writeFileAtomic(files.key, pair.keyPem);
+    writeFileAtomic(files.cert, pair.certPem, 0o644);
+    log.info('created self-signed certificate', { path: files.cert });
+  }
+  const bundle = layout(dataDir).certBundle;
+  const pems = bootstrapCertificateFiles(dataDir).map((f) => readFileSync(f.cert, 'utf8')).join('');
+  if (!existsSync(bundle) || readFileSync(bundle, 'utf8') !== pems) writeFileAtomic(bundle, pems, 0o644);
+}
+
+export function openStore(config: Config, sealer: Sealer): Store {
+  if (config.store.startsWith('sqlite:')) return new SqliteStore(config.store.slice('sqlite:'.length), sealer);
+  throw new Error('the PostgreSQL store is not available yet; use sqlite:PATH');
+}
+
+export interface Bootstrapped {
+  readonly store: Store;
+  readonly accountId: string;
+  readonly adminAccessKeyId: string;
+}
+
+export async function bootstrap(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): Promise<Bootstrapped> {
+  const dir = config.dataDir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const sealer = new Sealer(masterKeys(dir, env, log));
+  if (config.tls.certificates.length === 0) ensureCertificates(dir, log);
+  const store = openStore(config, sealer);
+  try {
+    let accountId = await store.getMeta('bootstrap.account');
+    if (accountId === undefined) {
+      accountId = newAccountId();
+      await store.setMeta('bootstrap.account', accountId);
+    }
+    if ((await store.getAccount(accountId)) === undefined) {
+      await store.createAccount({ accountId, name: 'portcullis', createdAt: Date.now() });
+      log.info('created account', { accountId });
+    }
+    if ((await store.getUser(accountId, ADMIN_USER)) === undefined) {
+      await store.createUser({ accountId, userName: ADMIN_USER, userId: newUserId(), path: '/', createdAt: Date.now() });
+    }
+    let accessKeyId = await store.getMeta('bootstrap.adminKey');
+    if (accessKeyId === undefined) {
+      accessKeyId = newAccessKeyId();
+      await store.createAccessKey({ accessKeyId, accountId, userName: ADMIN_USER, status: 'Active', createdAt: Date.now(), secretAccessKey: newSecretAccessKey() });
+      await store.setMeta('bootstrap.adminKey', accessKeyId);
+      log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });
+    }
+    const credentials = layout(dir).credentials;
+    if (!existsSync(credentials)) {
+      const key = await store.getAccessKey(accessKeyId);
+      if (key === undefined) throw new Error(`the administrator key ${accessKeyId} is missing from the store`);
+      writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
+      log.info('wrote administrator credentials', { path: credentials, profile: CREDENTIALS_PROFILE });
+    }
+    return { store, accountId, adminAccessKeyId: accessKeyId };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The request pipeline: limits -> authentication (SigV4 on the wire bytes) -> route by the
+ * service of the credential scope -> handler -> response, with one audit event, metrics and
+ * key last-use for every request, whatever its outcome.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type QueryHandler } from '../api/sts.js';
+import { queryParams, queryResponse } from '../api/query.js';
+import type { Clock } from '../core/clock.js';
+import { PortcullisError, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
+import { newRequestId } from '../core/ids.js';
+import type { Principal } from '../core/principal.js';
+import { parseAuth, type ParsedAuth } from '../sigv4/parse.js';
+import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
+import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
+import type { Store } from '../store/types.js';
+import type { AuditLog } from './audit.js';
+import type { CredentialCache } from './credentials.js';
+import type { LastUsedTracker } from './lastUsed.js';
+import { errorFields, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+interface QueryService {
+  readonly protocol: 'query';
+  readonly xmlns: string;
+  readonly version: string;
+  readonly actions: Readonly<Record<string, QueryHandler>>;
+}
+
+const SERVICES: Readonly<Record<string, QueryService>> = {
+  sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: STS_ACTIONS },
+};
+
+export interface PipelineDeps {
+  readonly store: Store;
+  readonly credentials: CredentialCache;
+  readonly lastUsed: LastUsedTracker;
+  readonly audit: AuditLog;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly region: string;
+  readonly maxBodyBytes: number;
+  /** Readiness: the store answers and we are not shutting down. */
+  readonly ready: () => Promise<boolean>;
+}
+
+/** What we learn about a request as it goes, for the audit event and metrics. */
+interface Trail {
+  readonly requestId: string;
+  readonly started: bigint;
+  service: string | null;
+  action: string | null;
+  principal: Principal | null;
+  accessKeyId: string | null;
+}
+
+class BodyTooLarge extends PortcullisError {
+  constructor(max: number) {
+    super('RequestEntityTooLarge', `Request body is larger than the limit of ${max} bytes.`);
+  }
+}
+
+/** Reads a bounded body, hashing it as it streams. */
+async function readBody(req: IncomingMessage, max: number): Promise<{ body: Buffer; sha256: string }> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) throw new BodyTooLarge(max);
+  const hash = createHash('sha256');
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new BodyTooLarge(max);
+    hash.update(chunk);
+    parts.push(chunk);
+  }
+  return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), sha256: hash.digest('hex') };
+}
+
+export class Pipeline {
+  readonly #d: PipelineDeps;
+  readonly #verifier: Verifier<Principal>;
+
+  constructor(deps: PipelineDeps) {
+    this.#d = deps;
+    this.#verifier = new Verifier<Principal>({ region: deps.region, clock: deps.clock, lookup: deps.credentials.lookup });
+  }
+
+  /** The Node request listener. Never throws: every failure becomes a response. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null };
+    if (req.url?.startsWith('/_portcullis/')) {
+      void this.#operations(req, res, trail);
+      return;
+    }
+    this.#api(req, res, trail).catch((e: unknown) => this.#fail(req, res, trail, e, 'query'));
+  };
+
+  async #api(req: IncomingMessage, res: ServerResponse, trail: Trail): Promise<void> {
+    const wire = requestFromWire(req.method ?? 'GET', req.url ?? '/', req.rawHeaders);
+    let auth: ParsedAuth;
+    try {
+      auth = parseAuth(wire);
+    } catch (e) {
+      return this.#fail(req, res, trail, e, 'query');
+    }
+    trail.service = auth.service;
+    trail.accessKeyId = auth.accessKeyId;
+    const service = SERVICES[auth.service];
+    if (service === undefined) {
+      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${Object.keys(SERVICES).join("', '")}', not '${auth.service}'.`), 'query');
+    }
+    try {
+      this.#verifier.checkTimeAndScope(auth);
+      const found = await this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
+      // Unknown and inactive keys are refused before their body is read.
+      if (found.status !== 'found') throw credentialError(found.status);
+      const { body, sha256 } = await readBody(req, this.#d.maxBodyBytes);
+      const verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
+      trail.principal = verified.principal;
+      this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
+      const payload = this.#decodeBody(verified, wire, body);
+      await this.#query(req, res, trail, service, wire, payload, verified);
+    } catch (e) {
+      this.#fail(req, res, trail, e, service.protocol, service.xmlns);
+    }
+  }
+
+  /** aws-chunked bodies decode through the verifier's checks; others were hashed on the way in. */
+  #decodeBody(verified: VerifiedRequest<Principal>, wire: HttpRequest, body: Buffer): Buffer {
+    if (verified.payload.kind !== 'chunked') return body;
+    const decoder = this.#verifier.bodyDecoder(verified, wire);
+    return Buffer.concat([...decoder.push(body), ...decoder.end()]);
+  }
+
+  async #query(
+    req: IncomingMessage,
+    res: ServerResponse,
+    trail: Trail,
+    service: QueryService,
+    wire: HttpRequest,
+    body: Buffer,
+    verified: VerifiedRequest<Principal>,
+  ): Promise<void> {
+    const params = queryParams(body, req.headers['content-type'], wire.query);
+    const action = params.get('Action');
+    if (action === undefined || action === '') throw new PortcullisError('MissingAction', 'Missing Action');
+    trail.action = `${verified.service}:${action}`;
+    const handler = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
+    if (handler === undefined) throw new PortcullisError('InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${params.get('Version') ?? service.version}`);
+    const result = await handler(params, { principal: verified.principal, store: this.#d.store });
+    this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, service.xmlns, result, trail.requestId), 'allow', 'authenticated');
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS): void {
+    const err = toPortcullisError(e);
+    if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
+    if (trail.principal === null) this.#d.metrics.authFailures.inc({ code: err.code });
+    const out = renderError(err, { protocol, requestId: trail.requestId, xmlns });
+    if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
+    this.#send(req, res, trail, out.status, out.headers, out.body, trail.principal === null ? 'deny' : 'error', err.code);
+  }
+
+  #send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    trail: Trail,
+    status: number,
+    headers: Record<string, string>,
+    body: string,
+    decision: 'allow' | 'deny' | 'error',
+    reason: string,
+  ): void {
+    if (res.headersSent) return;
+    res.writeHead(status, { ...headers, 'x-amzn-requestid': trail.requestId, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    const seconds = Number(process.hrtime.bigint() - trail.started) / 1e9;
+    const socket = req.socket as TLSSocket;
+    const version = typeof socket.getProtocol === 'function' ? socket.getProtocol() : null;
+    const suite = typeof socket.getCipher === 'function' ? socket.getCipher()?.standardName ?? null : null;
+    this.#d.metrics.requests.inc({ service: trail.service ?? 'none', action: trail.action ?? 'none', status: String(status) });
+    this.#d.metrics.tlsVersions.inc({ version: version ?? 'none' });
+    this.#d.metrics.latency.observe(seconds);
+    this.#d.audit.write({
+      time: new Date(this.#d.clock()).toISOString(),
+      requestId: trail.requestId,
+      principal: trail.principal?.arn ?? null,
+      accessKeyId: trail.accessKeyId,
+      service: trail.service,
+      action: trail.action,
+      resource: null,
+      decision,
+      reason,
+      sourceIp: req.socket.remoteAddress ?? '',
+      tlsVersion: version,
+      tlsSuite: suite,
+      status,
+      latencyMs: Math.round(seconds * 1e6) / 1e3,
+    });
+  }
+
+  async #operations(req: IncomingMessage, res: ServerResponse, trail: Trail): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    const plain = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': trail.requestId, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'text/plain', 'method not allowed\n');
+    switch (path) {
+      case '/_portcullis/health':
+      case '/_portcullis/health/ready': {
+        const ready = await this.#d.ready().catch(() => false);
+        return plain(ready ? 200 : 503, 'application/json', JSON.stringify({ live: true, ready }) + '\n');
+      }
+      case '/_portcullis/health/live':
+        return plain(200, 'application/json', JSON.stringify({ live: true }) + '\n');
+      case '/_portcullis/metrics':
+        return plain(200, 'text/plain; version=0.0.4', this.#d.metrics.render());
+      default:
+        return plain(404, 'text/plain', 'not found\n');
+    }
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The gateway process: bootstrap, the TLS listener with its limits, certificate reload, and
+ * graceful shutdown.
+ */
+import { watch, readFileSync, type FSWatcher } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import type { Store } from '../store/types.js';
+import { secureContextOptions, type Identity } from '../tls/policy.js';
+import { AuditLog } from './audit.js';
+import { bootstrap, bootstrapCertificateFiles, layout } from './bootstrap.js';
+import { CredentialCache } from './credentials.js';
+import { LastUsedTracker } from './lastUsed.js';
+import { errorFields, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Pipeline } from './pipeline.js';
+
+export interface StartOptions {
+  readonly config: Config;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  readonly clock?: Clock;
+}
+
+export class Gateway {
+  readonly config: Config;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly accountId: string;
+  readonly #server: Server;
+  readonly #log: Logger;
+  readonly #audit: AuditLog;
+  readonly #lastUsed: LastUsedTracker;
+  readonly #watchers: FSWatcher[] = [];
+  #stopping = false;
+  #reloadTimer: NodeJS.Timeout | undefined;
+
+  private constructor(opts: StartOptions, store: Store, accountId: string) {
+    const { config, log } = opts;
+    const clock = opts.clock ?? systemClock;
+    this.config = config;
+    this.store = store;
+    this.accountId = accountId;
+    this.#log = log;
+    this.metrics = new Metrics();
+    this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
+    this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
+    const credentials = new CredentialCache(store, { clock });
+    const pipeline = new Pipeline({
+      store,
+      credentials,
+      lastUsed: this.#lastUsed,
+      audit: this.#audit,
+      metrics: this.metrics,
+      log,
+      clock,
+      region: config.region,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      ready: async () => {
+        if (this.#stopping) return false;
+        await store.ping();
+        return true;
+      },
+    });
+    const limits = config.limits;
+    this.#server = createServer(
+      {
+        ...this.#tlsOptions(),
+        maxHeaderSize: limits.maxHeaderBytes,
+        handshakeTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+      },
+      pipeline.handle,
+    );
+    this.#server.headersTimeout = limits.headersTimeoutMs;
+    this.#server.maxHeadersCount = limits.maxHeaderCount;
+    this.#server.maxConnections = limits.maxConnections;
+    this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
+    this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
+      log.debug('malformed request', { code: e.code });
+      // Oversized headers answer 431, everything else 400; no body detail either way.
+      const status = e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+  }
+
+  static async start(opts: StartOptions): Promise<Gateway> {
+    const { store, accountId } = await bootstrap(opts.config, opts.env, opts.log);
+    const gateway = new Gateway(opts, store, accountId);
+    await new Promise<void>((resolve, reject) => {
+      gateway.#server.once('error', reject);
+      gateway.#server.listen(opts.config.listen.port, opts.config.listen.host, () => {
+        gateway.#server.off('error', reject);
+        resolve();
+      });
+    });
+    gateway.#watchCertificates();
+    return gateway;
+  }
+
+  get url(): string {
+    const a = this.#server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `https://${host}:${a.port}`;
+  }
+
+  #certificateFiles(): { cert: string; key: string }[] {
+    const configured = this.config.tls.certificates;
+    return configured.length > 0 ? [...configured] : bootstrapCertificateFiles(this.config.dataDir);
+  }
+
+  /** The full TLS option set from the files as they are now. */
+  #tlsOptions() {
+    const identities: Identity[] = this.#certificateFiles().map((f) => ({ certPem: readFileSync(f.cert, 'utf8'), keyPem: readFileSync(f.key, 'utf8') }));
+    const ca = this.config.tls.clientCaFile;
+    return secureContextOptions({ minTls: this.config.tls.minVersion, identities, clientCaPem: ca === undefined ? undefined : readFileSync(ca, 'utf8') });
+  }
+
+  /** Re-reads certificates and keys; on failure the current ones stay in service. */
+  reloadTls(): boolean {
+    try {
+      this.#server.setSecureContext(this.#tlsOptions());
+      this.#log.info('reloaded TLS certificates');
+      return true;
+    } catch (e) {
+      this.#log.warn('could not reload TLS certificates; keeping the current ones', errorFields(e));
+      return false;
+    }
+  }
+
+  #watchCertificates(): void {
+    const files = this.#certificateFiles().flatMap((f) => [f.cert, f.key]);
+    const ca = this.config.tls.clientCaFile;
+    if (ca !== undefined) files.push(ca);
+    const names = new Set(files);
+    for (const dir of new Set(files.map((f) => dirname(f)))) {
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (name !== null && names.has(join(dir, name.toString()))) this.#scheduleReload();
+        });
+        w.unref();
+        this.#watchers.push(w);
+      } catch (e) {
+        this.#log.warn('cannot watch certificate directory; reload with SIGHUP', { dir, ...errorFields(e) });
+      }
+    }
+  }
+
+  /** Files change in bursts (key, then certificate); reload once they settle. */
+  #scheduleReload(): void {
+    clearTimeout(this.#reloadTimer);
+    this.#reloadTimer = setTimeout(() => this.reloadTls(), 250);
+    this.#reloadTimer.unref();
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the store. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const w of this.#watchers) w.close();
+    clearTimeout(this.#reloadTimer);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const force = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    force.unref();
+    await closed;
+    clearTimeout(force);
+    await this.#lastUsed.stop();
+    await this.#audit.close();
+    await this.store.close();
+  }
+}
