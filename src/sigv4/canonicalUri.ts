@@ -29,9 +29,8 @@ export function normalizePath(path: string): string {
     if (segment === '..') kept.pop();
     else kept.push(segment);
   }
-  const last = segments[segments.length - 1];
-  // A path that ends in `/`, `/.` or `/..` names a directory and keeps its trailing slash.
-  const trailing = kept.length > 0 && (last === '' || last === '.' || last === '..') ? '/' : '';
+  // Only a path sent with a trailing slash keeps it (`/a/b/..` is `/a`), as AWS's SDKs do.
+  const trailing = kept.length > 0 && path.endsWith('/') ? '/' : '';
   return '/' + kept.join('/') + trailing;
 }
 

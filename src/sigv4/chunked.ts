@@ -111,6 +111,7 @@ export class ChunkedDecoder implements BodyDecoder {
   #previous: string;
   #decoded = 0;
   #trailers: Array<[string, string]> = [];
+  #failed: Error | undefined;
 
   constructor(opts: ChunkedOptions) {
     this.#opts = opts;
@@ -126,6 +127,17 @@ export class ChunkedDecoder implements BodyDecoder {
   }
 
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#failed) throw this.#failed;
+    try {
+      return this.#push(chunk);
+    } catch (e) {
+      // A decoder that failed stays failed: later pushes repeat the first error.
+      this.#failed = e as Error;
+      throw e;
+    }
+  }
+
+  #push(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
     let i = 0;
     while (i < chunk.length) {
@@ -162,6 +174,7 @@ export class ChunkedDecoder implements BodyDecoder {
   }
 
   end(): Uint8Array[] {
+    if (this.#failed) throw this.#failed;
     if (this.#state !== 'done') {
       throw new PortcullisError('IncompleteBody', 'The request body terminated unexpectedly');
     }
@@ -170,6 +183,10 @@ export class ChunkedDecoder implements BodyDecoder {
 
   #onData(piece: Uint8Array, out: Uint8Array[]): void {
     this.#decoded += piece.length;
+    const declared = this.#opts.decodedLength;
+    if (declared !== undefined && this.#decoded > declared) {
+      throw new PortcullisError('IncompleteBody', `The decoded body is longer than the ${declared} bytes that x-amz-decoded-content-length declared`);
+    }
     this.#checksum?.sum.update(piece);
     if (this.#opts.signing) {
       this.#chunkHash!.update(piece);
