@@ -214,9 +214,15 @@ export interface RenderedError {
   readonly body: string;
 }
 
+/**
+ * Escapes text for XML content and attributes. Characters XML 1.0 cannot carry at all (most
+ * C0 controls, lone surrogates, U+FFFE/U+FFFF) become U+FFFD, so an echoed client value can
+ * never make an error body unparseable.
+ */
 export function escapeXml(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => XML_ENTITIES[c]!);
+  return s.replace(/[<>&'"]/g, (c) => XML_ENTITIES[c]!).replace(NOT_XML_CHAR, '\uFFFD');
 }
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 const XML_ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' };
 
 /** The response for an error, in the shape the protocol's AWS SDKs parse. */

@@ -92,6 +92,10 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const EXCLUDE_SIGNATURE: ReadonlySet<string> = new Set([Q_SIGNATURE]);
 const EXCLUDE_SIGNATURE_AND_TOKEN: ReadonlySet<string> = new Set([Q_SIGNATURE, Q_SECURITY_TOKEN]);
 
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
 /** The error for a credential the lookup did not find usable. */
 export function credentialError(status: Exclude<CredentialLookupResult<unknown>['status'], 'found'>): PortcullisError {
   switch (status) {
@@ -103,6 +107,9 @@ export function credentialError(status: Exclude<CredentialLookupResult<unknown>[
       return new PortcullisError('InvalidToken', 'The security token included in the request is invalid.');
     case 'expired':
       return new PortcullisError('ExpiredToken', 'The security token included in the request is expired');
+    default:
+      // A status this code does not know is a refusal, never a pass.
+      return new PortcullisError('InvalidClientTokenId', 'The security token included in the request is invalid.');
   }
 }
 
@@ -145,7 +152,7 @@ export class Verifier<P> {
       this.checkTimeAndScope(auth);
       const found = this.#lookup(auth.accessKeyId, auth.sessionToken);
       // A lookup served from memory answers at once; skip the extra turn of the event loop.
-      if (found instanceof Promise) return found.then((f) => this.checkSignature(req, auth, f, opts));
+      if (isThenable(found)) return Promise.resolve(found).then((f) => this.checkSignature(req, auth, f, opts));
       return Promise.resolve(this.checkSignature(req, auth, found, opts));
     } catch (e) {
       return Promise.reject(e);
