@@ -1,3 +1,6 @@
+import { benchGateway } from './gateway.js';
 import { benchSigv4 } from './sigv4.js';
 
-await benchSigv4();
+const only = process.argv[2];
+if (only === undefined || only === 'sigv4') await benchSigv4();
+if (only === undefined || only === 'gateway') await benchGateway();

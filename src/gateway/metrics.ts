@@ -5,22 +5,28 @@ function labelText(labels: Readonly<Record<string, string>>): string {
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
+/** A counter over a fixed list of label names; values are given in that order. */
 export class Counter {
-  readonly #values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
+  readonly #values = new Map<string, { labels: readonly string[]; n: number }>();
+  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[]) {}
 
-  inc(labels: Readonly<Record<string, string>> = {}, by = 1): void {
-    const key = labelText(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
+  inc(...labels: string[]): void {
+    // A cheap key per label set; the exposition text is only built when scraped.
+    const key = labels.join('\u0000');
+    const v = this.#values.get(key);
+    if (v) v.n++;
+    else this.#values.set(key, { labels, n: 1 });
   }
 
-  get(labels: Readonly<Record<string, string>> = {}): number {
-    return this.#values.get(labelText(labels)) ?? 0;
+  get(...labels: string[]): number {
+    return this.#values.get(labels.join('\u0000'))?.n ?? 0;
   }
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
-    for (const [k, v] of this.#values) out += `${this.name}${k} ${v}\n`;
+    for (const { labels, n } of this.#values.values()) {
+      out += `${this.name}${labelText(Object.fromEntries(this.labelNames.map((l, i) => [l, labels[i] ?? ''])))} ${n}\n`;
+    }
     return out;
   }
 }
@@ -48,9 +54,9 @@ export class Histogram {
 }
 
 export class Metrics {
-  readonly requests = new Counter('portcullis_requests_total', 'Requests by service, action and HTTP status.');
-  readonly authFailures = new Counter('portcullis_auth_failures_total', 'Authentication failures by error code.');
-  readonly tlsVersions = new Counter('portcullis_tls_requests_total', 'Requests by negotiated TLS version.');
+  readonly requests = new Counter('portcullis_requests_total', 'Requests by service, action and HTTP status.', ['service', 'action', 'status']);
+  readonly authFailures = new Counter('portcullis_auth_failures_total', 'Authentication failures by error code.', ['code']);
+  readonly tlsVersions = new Counter('portcullis_tls_requests_total', 'Requests by negotiated TLS version.', ['version']);
   readonly latency = new Histogram('portcullis_request_duration_seconds', 'Time from request to response.', [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
   ]);

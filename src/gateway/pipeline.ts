@@ -64,24 +64,38 @@ class BodyTooLarge extends PortcullisError {
 }
 
 /** Reads a bounded body, hashing it as it streams. */
-async function readBody(req: IncomingMessage, max: number): Promise<{ body: Buffer; sha256: string }> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) throw new BodyTooLarge(max);
-  const hash = createHash('sha256');
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new BodyTooLarge(max);
-    hash.update(chunk);
-    parts.push(chunk);
-  }
-  return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), sha256: hash.digest('hex') };
+function readBody(req: IncomingMessage, max: number): Promise<{ body: Buffer; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) return reject(new BodyTooLarge(max));
+    const hash = createHash('sha256');
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        return reject(new BodyTooLarge(max));
+      }
+      hash.update(chunk);
+      parts.push(chunk);
+    });
+    req.once('end', () => resolve({ body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), sha256: hash.digest('hex') }));
+    req.once('error', reject);
+  });
+}
+
+interface TlsInfo {
+  readonly version: string | null;
+  readonly suite: string | null;
 }
 
 export class Pipeline {
   readonly #d: PipelineDeps;
   readonly #verifier: Verifier<Principal>;
+  /** What each connection negotiated, asked of OpenSSL once per connection, not per request. */
+  readonly #tls = new WeakMap<object, TlsInfo>();
 
   constructor(deps: PipelineDeps) {
     this.#d = deps;
@@ -114,7 +128,9 @@ export class Pipeline {
     }
     try {
       this.#verifier.checkTimeAndScope(auth);
-      const found = await this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
+      const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
+      // Most lookups are answered from memory; only a store round trip needs the await.
+      const found = pending instanceof Promise ? await pending : pending;
       // Unknown and inactive keys are refused before their body is read.
       if (found.status !== 'found') throw credentialError(found.status);
       const { body, sha256 } = await readBody(req, this.#d.maxBodyBytes);
@@ -144,7 +160,7 @@ export class Pipeline {
     body: Buffer,
     verified: VerifiedRequest<Principal>,
   ): Promise<void> {
-    const params = queryParams(body, req.headers['content-type'], wire.query);
+    const params = queryParams(body, wire.headers.get('content-type')?.[0], wire.query);
     const action = params.get('Action');
     if (action === undefined || action === '') throw new PortcullisError('MissingAction', 'Missing Action');
     trail.action = `${verified.service}:${action}`;
@@ -157,7 +173,7 @@ export class Pipeline {
   #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS): void {
     const err = toPortcullisError(e);
     if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
-    if (trail.principal === null) this.#d.metrics.authFailures.inc({ code: err.code });
+    if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
     const out = renderError(err, { protocol, requestId: trail.requestId, xmlns });
     if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
     this.#send(req, res, trail, out.status, out.headers, out.body, trail.principal === null ? 'deny' : 'error', err.code);
@@ -177,11 +193,9 @@ export class Pipeline {
     res.writeHead(status, { ...headers, 'x-amzn-requestid': trail.requestId, 'content-length': Buffer.byteLength(body) });
     res.end(body);
     const seconds = Number(process.hrtime.bigint() - trail.started) / 1e9;
-    const socket = req.socket as TLSSocket;
-    const version = typeof socket.getProtocol === 'function' ? socket.getProtocol() : null;
-    const suite = typeof socket.getCipher === 'function' ? socket.getCipher()?.standardName ?? null : null;
-    this.#d.metrics.requests.inc({ service: trail.service ?? 'none', action: trail.action ?? 'none', status: String(status) });
-    this.#d.metrics.tlsVersions.inc({ version: version ?? 'none' });
+    const { version, suite } = this.#tlsInfo(req.socket as TLSSocket);
+    this.#d.metrics.requests.inc(trail.service ?? 'none', trail.action ?? 'none', String(status));
+    this.#d.metrics.tlsVersions.inc(version ?? 'none');
     this.#d.metrics.latency.observe(seconds);
     this.#d.audit.write({
       time: new Date(this.#d.clock()).toISOString(),
@@ -199,6 +213,18 @@ export class Pipeline {
       status,
       latencyMs: Math.round(seconds * 1e6) / 1e3,
     });
+  }
+
+  #tlsInfo(socket: TLSSocket): TlsInfo {
+    let info = this.#tls.get(socket);
+    if (info === undefined) {
+      info = {
+        version: typeof socket.getProtocol === 'function' ? socket.getProtocol() : null,
+        suite: typeof socket.getCipher === 'function' ? socket.getCipher()?.standardName ?? null : null,
+      };
+      this.#tls.set(socket, info);
+    }
+    return info;
   }
 
   async #operations(req: IncomingMessage, res: ServerResponse, trail: Trail): Promise<void> {

@@ -20,6 +20,8 @@ import { parseAmzDate, requestFromWire, Verifier, type HttpRequest, type Verifie
 import { REPO_ROOT } from '../helpers/paths.js';
 
 const run = promisify(execFile);
+/** The Python that has botocore: CI points this at Debian's when the default one lacks it. */
+const PYTHON = process.env['PORTCULLIS_PYTHON'] || 'python3';
 const IN_CI = process.env['CI'] === 'true';
 
 /** The instant botocore_sign.py freezes botocore's clock at. */
@@ -147,7 +149,7 @@ function decodeAll(v: Verifier<Principal>, verified: VerifiedRequest<Principal>,
 
 /** Is `python3 -c "import botocore"` working? Returns the reason when not. */
 function botocoreMissing(): string | undefined {
-  const r = spawnSync('python3', ['-c', 'import botocore'], { timeout: 10_000, encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import botocore'], { timeout: 10_000, encoding: 'utf8' });
   if (r.error) return `python3 cannot run: ${r.error.message}`;
   if (r.status !== 0) return `botocore is not installed for python3: ${r.stderr.trim().split('\n').at(-1)}`;
   return undefined;
@@ -165,7 +167,7 @@ describe('interop: botocore signers -> Verifier', { skip: missingBotocore !== un
   let version: string;
   before(async () => {
     const config = JSON.stringify({ time: SIGNING_TIME, region: REGION, ...KEY, sessionToken: SESSION_TOKEN });
-    const { stdout } = await run('python3', [join(REPO_ROOT, 'test', 'fixtures', 'botocore_sign.py'), config], {
+    const { stdout } = await run(PYTHON, [join(REPO_ROOT, 'test', 'fixtures', 'botocore_sign.py'), config], {
       timeout: 20_000,
       maxBuffer: 64 * 1024 * 1024,
     });
