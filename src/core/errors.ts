@@ -146,6 +146,11 @@ export const ERRORS = {
     json: same(413, 'RequestEntityTooLarge'),
     restXml: same(400, 'EntityTooLarge'),
   },
+  RequestHeaderSectionTooLarge: {
+    query: same(400, 'RequestHeaderSectionTooLarge'),
+    json: same(400, 'RequestHeaderSectionTooLarge'),
+    restXml: same(400, 'RequestHeaderSectionTooLarge'),
+  },
   RequestTimeout: {
     query: same(408, 'RequestTimeout'),
     json: same(408, 'RequestTimeoutException'),

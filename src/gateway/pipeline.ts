@@ -43,6 +43,7 @@ export interface PipelineDeps {
   readonly clock: Clock;
   readonly region: string;
   readonly maxBodyBytes: number;
+  readonly maxHeaderCount: number;
   /** Readiness: the store answers and we are not shutting down. */
   readonly ready: () => Promise<boolean>;
 }
@@ -105,6 +106,12 @@ export class Pipeline {
   /** The Node request listener. Never throws: every failure becomes a response. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null };
+    // Node stops reading header fields at maxHeadersCount and drops the rest without a word;
+    // a request that reached the limit may have had more, so it is refused whole.
+    if (req.rawHeaders.length >= 2 * this.#d.maxHeaderCount) {
+      res.setHeader('connection', 'close');
+      return this.#fail(req, res, trail, new PortcullisError('RequestHeaderSectionTooLarge', `Your request has more than the ${this.#d.maxHeaderCount - 1} header fields allowed.`), 'query');
+    }
     if (req.url?.startsWith('/_portcullis/')) {
       void this.#operations(req, res, trail);
       return;

@@ -3,11 +3,14 @@
  * graceful shutdown.
  */
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import { PortcullisError, renderError } from '../core/errors.js';
+import { newRequestId } from '../core/ids.js';
 import type { Store } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
 import { AuditLog } from './audit.js';
@@ -59,6 +62,7 @@ export class Gateway {
       clock,
       region: config.region,
       maxBodyBytes: config.limits.maxBodyBytes,
+      maxHeaderCount: config.limits.maxHeaderCount,
       ready: async () => {
         if (this.#stopping) return false;
         await store.ping();
@@ -82,10 +86,22 @@ export class Gateway {
     this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
       log.debug('malformed request', { code: e.code });
-      // Oversized headers answer 431, everything else 400; no body detail either way.
-      const status = e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      else socket.destroy();
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      if (e.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
+      // What cannot be parsed as HTTP gets a query-protocol error, the shape STS and IAM clients read.
+      const err = e.code === 'HPE_HEADER_OVERFLOW'
+        ? new PortcullisError('RequestHeaderSectionTooLarge', `Your request header section exceeds the maximum allowed size of ${limits.maxHeaderBytes} bytes.`)
+        : new PortcullisError('InvalidParameterValue', 'The request is not well-formed HTTP.');
+      const out = renderError(err, { protocol: 'query', requestId: newRequestId() });
+      const head = Object.entries({ ...out.headers, connection: 'close', 'content-length': String(Buffer.byteLength(out.body)) })
+        .map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.end(`HTTP/1.1 ${out.status} ${STATUS_CODES[out.status]}\r\n${head}\r\n${out.body}`);
     });
   }
 
