@@ -125,5 +125,9 @@ export function loadConfig(src: Sources): Config {
   c['store'] = storeUrl.startsWith('sqlite:') && !isAbsolute(storeUrl.slice(7)) ? `sqlite:${resolve(src.cwd, storeUrl.slice(7))}` : storeUrl;
   const config = c as unknown as Config;
   validate(config);
+  // File paths are resolved once, here, so the certificate watcher compares like with like.
+  const tls = config.tls as unknown as { certificates: { cert: string; key: string }[]; clientCaFile: string | undefined };
+  tls.certificates = tls.certificates.map((f) => ({ cert: resolve(src.cwd, f.cert), key: resolve(src.cwd, f.key) }));
+  if (tls.clientCaFile !== undefined) tls.clientCaFile = resolve(src.cwd, tls.clientCaFile);
   return deepFreeze(config);
 }

@@ -70,6 +70,11 @@ function ensureCertificates(dataDir: string, log: Logger): void {
     writeFileAtomic(files.cert, pair.certPem, 0o644);
     log.info('created self-signed certificate', { path: files.cert });
   }
+  writeCertificateBundle(dataDir);
+}
+
+/** DIR/tls/cert.pem: every bootstrap certificate, the CA bundle clients point at. */
+export function writeCertificateBundle(dataDir: string): void {
   const bundle = layout(dataDir).certBundle;
   const pems = bootstrapCertificateFiles(dataDir).map((f) => readFileSync(f.cert, 'utf8')).join('');
   if (!existsSync(bundle) || readFileSync(bundle, 'utf8') !== pems) writeFileAtomic(bundle, pems, 0o644);

@@ -234,25 +234,25 @@ export class Pipeline {
     return info;
   }
 
+  /** The unauthenticated operations endpoints; audited and counted like every other request. */
   async #operations(req: IncomingMessage, res: ServerResponse, trail: Trail): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
-    const plain = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': trail.requestId, 'cache-control': 'no-store' });
-      res.end(body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(405, 'text/plain', 'method not allowed\n');
+    trail.action = `portcullis:${path}`;
+    const reply = (status: number, type: string, body: string) =>
+      this.#send(req, res, trail, status, { 'content-type': type, 'cache-control': 'no-store' }, body, status < 400 ? 'allow' : 'deny', 'operations');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/_portcullis/health':
       case '/_portcullis/health/ready': {
         const ready = await this.#d.ready().catch(() => false);
-        return plain(ready ? 200 : 503, 'application/json', JSON.stringify({ live: true, ready }) + '\n');
+        return reply(ready ? 200 : 503, 'application/json', JSON.stringify({ live: true, ready }) + '\n');
       }
       case '/_portcullis/health/live':
-        return plain(200, 'application/json', JSON.stringify({ live: true }) + '\n');
+        return reply(200, 'application/json', JSON.stringify({ live: true }) + '\n');
       case '/_portcullis/metrics':
-        return plain(200, 'text/plain; version=0.0.4', this.#d.metrics.render());
+        return reply(200, 'text/plain; version=0.0.4', this.#d.metrics.render());
       default:
-        return plain(404, 'text/plain', 'not found\n');
+        return reply(404, 'text/plain', 'not found\n');
     }
   }
 }

@@ -6,7 +6,7 @@ import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { PortcullisError, renderError } from '../core/errors.js';
@@ -14,7 +14,7 @@ import { newRequestId } from '../core/ids.js';
 import type { Store } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
 import { AuditLog } from './audit.js';
-import { bootstrap, bootstrapCertificateFiles, layout } from './bootstrap.js';
+import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { CredentialCache } from './credentials.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
@@ -141,6 +141,7 @@ export class Gateway {
   reloadTls(): boolean {
     try {
       this.#server.setSecureContext(this.#tlsOptions());
+      if (this.config.tls.certificates.length === 0) writeCertificateBundle(this.config.dataDir);
       this.#log.info('reloaded TLS certificates');
       return true;
     } catch (e) {
@@ -153,12 +154,11 @@ export class Gateway {
     const files = this.#certificateFiles().flatMap((f) => [f.cert, f.key]);
     const ca = this.config.tls.clientCaFile;
     if (ca !== undefined) files.push(ca);
-    const names = new Set(files);
     for (const dir of new Set(files.map((f) => dirname(f)))) {
       try {
-        const w = watch(dir, (_event, name) => {
-          if (name !== null && names.has(join(dir, name.toString()))) this.#scheduleReload();
-        });
+        // Any change in the directory may be ours: editors and secret mounts rename and swap
+        // symlinks (`..data`) rather than write in place, so the name alone is no guide.
+        const w = watch(dir, () => this.#scheduleReload());
         w.unref();
         this.#watchers.push(w);
       } catch (e) {

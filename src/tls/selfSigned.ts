@@ -20,8 +20,11 @@ function tlv(tag: number, ...content: Buffer[]): Buffer {
 const seq = (...c: Buffer[]) => tlv(0x30, ...c);
 const set = (...c: Buffer[]) => tlv(0x31, ...c);
 const explicit = (n: number, ...c: Buffer[]) => tlv(0xa0 + n, ...c);
+/** A non-negative DER INTEGER in its minimal form: no redundant leading zero bytes (X.690 8.3.2). */
 function int(b: Buffer): Buffer {
-  const v = b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b;
+  let v = b;
+  while (v.length > 1 && v[0] === 0 && v[1]! < 0x80) v = v.subarray(1);
+  if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
   return tlv(0x02, v);
 }
 function oid(dotted: string): Buffer {

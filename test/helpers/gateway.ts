@@ -3,7 +3,7 @@
  * process, on a free port and a temporary data dir, and waits for its ready line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
@@ -17,7 +17,7 @@ export interface RunningGateway {
   stderr(): string;
   /** The bootstrap administrator's key, read from DIR/credentials. */
   readonly admin: { accessKeyId: string; secretAccessKey: string };
-  /** DIR/tls/cert.pem, the CA bundle clients use. */
+  /** DIR/tls/cert.pem, the CA bundle clients use ('' with operator certificates). */
   readonly caPem: string;
   /** SIGTERM, and the exit code. */
   stop(): Promise<number | null>;
@@ -54,7 +54,10 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Runn
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`gateway did not become ready:\n${err}`)), opts.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`gateway did not become ready:\n${err}`));
+    }, opts.timeoutMs ?? 20_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /^portcullis listening on (https:\/\/\S+)$/m.exec(out);
@@ -76,7 +79,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Runn
     proc,
     stderr: () => err,
     admin: readCredentials(dataDir),
-    caPem: readFileSync(join(dataDir, 'tls', 'cert.pem'), 'utf8'),
+    caPem: existsSync(join(dataDir, 'tls', 'cert.pem')) ? readFileSync(join(dataDir, 'tls', 'cert.pem'), 'utf8') : '',
     stop: async () => {
       proc.kill('SIGTERM');
       return exited;
