@@ -115,6 +115,12 @@ export const ERRORS = {
     json: same(400, 'AccessDeniedException'),
     restXml: same(403, 'AccessDenied'),
   },
+  // --- IAM ---
+  MalformedPolicyDocument: {
+    query: same(400, 'MalformedPolicyDocument'),
+    json: same(400, 'MalformedPolicyDocumentException'),
+    restXml: same(400, 'MalformedPolicy'),
+  },
   // --- request shape ---
   InvalidAction: {
     query: same(400, 'InvalidAction'),

@@ -3,3 +3,4 @@ export * from './compare.js';
 export * from './clock.js';
 export * from './ids.js';
 export * from './principal.js';
+export * from './lru.js';

@@ -1,0 +1,138 @@
+/**
+ * Policies compiled once into matchers, so evaluation never re-reads JSON or rebuilds a pattern
+ * that has no variables. `PolicyCache` holds compiled policies by id (a policy ARN and version,
+ * say) for whoever owns it; there is no module-level cache.
+ */
+import type { RequestContext } from './context.js';
+import { compileCondition, type CompiledCondition } from './conditions.js';
+import { parsePolicy, type PolicyDocument, type PolicyKind, type PrincipalSpec, type Statement } from './document.js';
+import { compileArnTokens, compileTokens, hasVariables, resolveTokens, tokenize } from './pattern.js';
+import { Lru } from '../core/lru.js';
+
+/** Who is asking, as resource-based policies can name them. */
+export interface AuthzPrincipal {
+  readonly kind: 'user' | 'role-session' | 'root' | 'federated' | 'service';
+  readonly arn: string;
+  readonly accountId: string;
+  /** For a role session: the role's ARN (resource policies may name the role or the session). */
+  readonly roleArn?: string | undefined;
+  /** For a service principal: its name, e.g. `ec2.amazonaws.com`. */
+  readonly service?: string | undefined;
+}
+
+/** How a statement's Principal matched: not at all, through the account, or by name. */
+export type PrincipalMatch = 'none' | 'account' | 'any' | 'arn' | 'session';
+
+export interface CompiledStatement {
+  readonly index: number;
+  readonly sid: string | undefined;
+  readonly effect: 'Allow' | 'Deny';
+  matchesAction(actionLower: string): boolean;
+  matchesResource(resource: string, ctx: RequestContext): boolean;
+  /** Always 'any' for policies without Principal (identity policies). */
+  matchesPrincipal(p: AuthzPrincipal): PrincipalMatch;
+  readonly conditions: readonly CompiledCondition[];
+}
+
+export interface CompiledPolicy {
+  readonly id: string;
+  readonly kind: PolicyKind;
+  readonly document: PolicyDocument;
+  readonly statements: readonly CompiledStatement[];
+}
+
+function actionMatcher(patterns: readonly string[]): (actionLower: string) => boolean {
+  const exact = new Set<string>();
+  const wild: Array<(a: string) => boolean> = [];
+  for (const p of patterns) {
+    if (p.includes('*') || p.includes('?')) wild.push(compileTokens(tokenize(p.toLowerCase(), false, true), false));
+    else exact.add(p.toLowerCase());
+  }
+  return (a) => exact.has(a) || wild.some((m) => m(a));
+}
+
+function resourceMatcher(patterns: readonly string[], variables: boolean): (resource: string, ctx: RequestContext) => boolean {
+  const compiled = patterns.map((p) => {
+    const tokens = tokenize(p, variables, true);
+    return hasVariables(tokens)
+      ? (r: string, ctx: RequestContext) => {
+          const resolved = resolveTokens(tokens, ctx);
+          return resolved !== undefined && compileArnTokens(resolved)(r);
+        }
+      : ((m) => (r: string) => m(r))(compileArnTokens(tokens));
+  });
+  return (r, ctx) => compiled.some((m) => m(r, ctx));
+}
+
+function principalMatcher(spec: PrincipalSpec): (p: AuthzPrincipal) => PrincipalMatch {
+  const accounts = new Set<string>();
+  const arns = new Set<string>();
+  for (const a of spec.aws) {
+    if (/^\d{12}$/.test(a)) accounts.add(a);
+    else {
+      const root = /^arn:[\w-]+:iam::(\d{12}):root$/.exec(a);
+      if (root) accounts.add(root[1]!);
+      else arns.add(a);
+    }
+  }
+  const services = new Set(spec.service);
+  return (p) => {
+    if (spec.any) return 'any';
+    if (p.kind === 'service') return p.service !== undefined && services.has(p.service) ? 'arn' : 'none';
+    if (arns.has(p.arn)) return p.kind === 'role-session' ? 'session' : 'arn';
+    if (p.roleArn !== undefined && arns.has(p.roleArn)) return 'arn';
+    if (accounts.has(p.accountId)) return p.kind === 'root' ? 'arn' : 'account';
+    return 'none';
+  };
+}
+
+function compileStatement(s: Statement, index: number, variables: boolean): CompiledStatement {
+  const action = actionMatcher(s.action ?? s.notAction!);
+  const negateAction = s.action === undefined;
+  const resource = s.resource ?? s.notResource;
+  const resourceMatch = resource === undefined ? undefined : resourceMatcher(resource, variables);
+  const negateResource = s.resource === undefined;
+  const principal = s.principal ?? s.notPrincipal;
+  const principalMatch = principal === undefined ? undefined : principalMatcher(principal);
+  const negatePrincipal = s.principal === undefined;
+  return {
+    index,
+    sid: s.sid,
+    effect: s.effect,
+    matchesAction: (a) => action(a) !== negateAction,
+    matchesResource: (r, ctx) => resourceMatch === undefined || resourceMatch(r, ctx) !== negateResource,
+    matchesPrincipal: (p) => {
+      if (principalMatch === undefined) return 'any';
+      const m = principalMatch(p);
+      if (!negatePrincipal) return m;
+      // NotPrincipal: everyone except those listed.
+      return m === 'none' ? 'any' : 'none';
+    },
+    conditions: s.conditions.map((c) => compileCondition(c.operator, c.key, c.values, variables)),
+  };
+}
+
+export function compilePolicy(id: string, document: PolicyDocument, kind: PolicyKind): CompiledPolicy {
+  // Policy variables exist only in Version 2012-10-17; in 2008-10-17 `${…}` is plain text.
+  const variables = document.version === '2012-10-17';
+  return { id, kind, document, statements: document.statements.map((s, i) => compileStatement(s, i, variables)) };
+}
+
+/** Parsed and compiled policies by id, bounded. Ids must change when the text does (include the version). */
+export class PolicyCache {
+  readonly #lru: Lru<string, CompiledPolicy>;
+
+  constructor(max = 4096) {
+    this.#lru = new Lru(max);
+  }
+
+  get(id: string, text: string, kind: PolicyKind): CompiledPolicy {
+    const key = `${kind}\u0000${id}`;
+    let p = this.#lru.get(key);
+    if (p === undefined) {
+      p = compilePolicy(id, parsePolicy(text, kind), kind);
+      this.#lru.set(key, p);
+    }
+    return p;
+  }
+}

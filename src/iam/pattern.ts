@@ -1,0 +1,132 @@
+/**
+ * Patterns as policies write them: text, the wildcards `*` and `?`, and policy variables
+ * `${aws:username}`, `${aws:PrincipalTag/team, 'none'}`, `${*}`, `${?}`, `${$}`.
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+ *
+ * A pattern is parsed once into tokens. A variable's value is always literal text: a `*` in a
+ * user's tag never acts as a wildcard, and `${*}` is how a policy writes a literal `*`.
+ */
+import type { RequestContext } from './context.js';
+
+export type Token =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'star' }
+  | { readonly kind: 'one' }
+  | { readonly kind: 'var'; readonly key: string; readonly fallback: string | undefined };
+
+const VARIABLE = /\$\{([^}]*)\}/g;
+const SPECIAL: Record<string, string> = { '*': '*', '?': '?', $: '$' };
+
+/**
+ * Splits a policy string into tokens. `variables`: honour `${…}` (Version 2012-10-17 only);
+ * `wildcards`: `*` and `?` are wildcards (Like operators, Action, Resource).
+ */
+export function tokenize(s: string, variables: boolean, wildcards: boolean): Token[] {
+  const out: Token[] = [];
+  const pushText = (text: string) => {
+    if (text === '') return;
+    if (!wildcards) return void out.push({ kind: 'text', text });
+    let buf = '';
+    for (const ch of text) {
+      if (ch === '*' || ch === '?') {
+        if (buf) out.push({ kind: 'text', text: buf });
+        buf = '';
+        out.push({ kind: ch === '*' ? 'star' : 'one' });
+      } else buf += ch;
+    }
+    if (buf) out.push({ kind: 'text', text: buf });
+  };
+  if (!variables || !s.includes('${')) {
+    pushText(s);
+    return out;
+  }
+  let last = 0;
+  for (const m of s.matchAll(VARIABLE)) {
+    pushText(s.slice(last, m.index));
+    last = m.index + m[0].length;
+    const inner = m[1]!.trim();
+    const special = SPECIAL[inner];
+    if (special !== undefined) {
+      out.push({ kind: 'text', text: special });
+      continue;
+    }
+    const comma = /^([^,]+?)\s*,\s*'([^']*)'$/.exec(inner);
+    out.push(comma ? { kind: 'var', key: comma[1]!, fallback: comma[2]! } : { kind: 'var', key: inner, fallback: undefined });
+  }
+  pushText(s.slice(last));
+  return out;
+}
+
+export function hasVariables(tokens: readonly Token[]): boolean {
+  return tokens.some((t) => t.kind === 'var');
+}
+
+/**
+ * Replaces variables with their values from the request. Undefined when a variable's key is
+ * absent (and has no default) or holds several values: the element then cannot match.
+ */
+export function resolveTokens(tokens: readonly Token[], ctx: RequestContext): Token[] | undefined {
+  if (!hasVariables(tokens)) return tokens as Token[];
+  const out: Token[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'var') {
+      out.push(t);
+      continue;
+    }
+    const values = ctx.get(t.key);
+    if (values !== undefined && values.length === 1) out.push({ kind: 'text', text: values[0]! });
+    else if ((values === undefined || values.length === 0) && t.fallback !== undefined) out.push({ kind: 'text', text: t.fallback });
+    else return undefined;
+  }
+  return out;
+}
+
+/** The tokens as plain text (wildcards written as themselves). */
+export function tokensText(tokens: readonly Token[]): string {
+  let s = '';
+  for (const t of tokens) s += t.kind === 'text' ? t.text : t.kind === 'star' ? '*' : t.kind === 'one' ? '?' : '';
+  return s;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** A matcher over a whole string: `*` spans anything, `?` one character. */
+export function compileTokens(tokens: readonly Token[], ignoreCase: boolean): (value: string) => boolean {
+  if (tokens.every((t) => t.kind === 'text')) {
+    const text = tokensText(tokens);
+    if (!ignoreCase) return (v) => v === text;
+    const lower = text.toLowerCase();
+    return (v) => v.toLowerCase() === lower;
+  }
+  if (tokens.length === 1 && tokens[0]!.kind === 'star') return () => true;
+  let src = '';
+  for (const t of tokens) src += t.kind === 'text' ? escapeRegex(t.text) : t.kind === 'star' ? '.*' : '.';
+  const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
+  return (v) => re.test(v);
+}
+
+/**
+ * A matcher for ARN patterns: each of the first five colon-separated parts is matched on its
+ * own (a wildcard there never crosses a `:`), the resource part may hold colons and slashes.
+ * A pattern that is not an ARN (`*`) matches as a plain wildcard.
+ */
+export function compileArnTokens(tokens: readonly Token[], ignoreCase = false): (value: string) => boolean {
+  const first = tokens[0];
+  if (first === undefined || first.kind !== 'text' || !first.text.startsWith('arn:')) return compileTokens(tokens, ignoreCase);
+  let colons = 0;
+  let src = '';
+  for (const t of tokens) {
+    if (t.kind === 'text') {
+      for (const ch of t.text) {
+        if (ch === ':') colons++;
+        src += escapeRegex(ch);
+      }
+    } else if (t.kind === 'star') src += colons < 5 ? '[^:]*' : '.*';
+    else if (t.kind === 'one') src += colons < 5 ? '[^:]' : '.';
+  }
+  if (colons < 5) return () => false; // not a complete ARN pattern
+  const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
+  return (v) => re.test(v);
+}
