@@ -1,6 +1,8 @@
 import { benchGateway } from './gateway.js';
+import { benchIam } from './iam.js';
 import { benchSigv4 } from './sigv4.js';
 
 const only = process.argv[2];
 if (only === undefined || only === 'sigv4') await benchSigv4();
+if (only === undefined || only === 'iam') await benchIam();
 if (only === undefined || only === 'gateway') await benchGateway();

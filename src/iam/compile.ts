@@ -6,7 +6,7 @@
 import type { RequestContext } from './context.js';
 import { compileCondition, type CompiledCondition } from './conditions.js';
 import { parsePolicy, type PolicyDocument, type PolicyKind, type PrincipalSpec, type Statement } from './document.js';
-import { compileArnTokens, compileTokens, hasVariables, resolveTokens, tokenize } from './pattern.js';
+import { compileArnTokens, compileTokens, hasVariables, matchResolved, resolveTokens, tokenize } from './pattern.js';
 import { Lru } from '../core/lru.js';
 
 /** Who is asking, as resource-based policies can name them. */
@@ -39,7 +39,14 @@ export interface CompiledPolicy {
   readonly kind: PolicyKind;
   readonly document: PolicyDocument;
   readonly statements: readonly CompiledStatement[];
+  /**
+   * The statements whose Action/NotAction covers `actionLower`. Which statements an action
+   * selects never depends on the request, so the answer is kept per action (bounded).
+   */
+  statementsFor(actionLower: string): readonly CompiledStatement[];
 }
+
+const ACTION_INDEX_MAX = 1024;
 
 function actionMatcher(patterns: readonly string[]): (actionLower: string) => boolean {
   const exact = new Set<string>();
@@ -54,10 +61,15 @@ function actionMatcher(patterns: readonly string[]): (actionLower: string) => bo
 function resourceMatcher(patterns: readonly string[], variables: boolean): (resource: string, ctx: RequestContext) => boolean {
   const compiled = patterns.map((p) => {
     const tokens = tokenize(p, variables, true);
+    // The literal text before the first variable or wildcard must begin the resource: a
+    // cheap test that spares most candidates the work of resolving variables.
+    const first = tokens[0];
+    const prefix = first !== undefined && first.kind === 'text' ? first.text : '';
     return hasVariables(tokens)
       ? (r: string, ctx: RequestContext) => {
+          if (!r.startsWith(prefix)) return false;
           const resolved = resolveTokens(tokens, ctx);
-          return resolved !== undefined && compileArnTokens(resolved)(r);
+          return resolved !== undefined && matchResolved(resolved, r, false, true);
         }
       : ((m) => (r: string) => m(r))(compileArnTokens(tokens));
   });
@@ -115,7 +127,23 @@ function compileStatement(s: Statement, index: number, variables: boolean): Comp
 export function compilePolicy(id: string, document: PolicyDocument, kind: PolicyKind): CompiledPolicy {
   // Policy variables exist only in Version 2012-10-17; in 2008-10-17 `${…}` is plain text.
   const variables = document.version === '2012-10-17';
-  return { id, kind, document, statements: document.statements.map((s, i) => compileStatement(s, i, variables)) };
+  const statements = document.statements.map((s, i) => compileStatement(s, i, variables));
+  let byAction = new Map<string, readonly CompiledStatement[]>();
+  return {
+    id,
+    kind,
+    document,
+    statements,
+    statementsFor(actionLower) {
+      let hit = byAction.get(actionLower);
+      if (hit === undefined) {
+        hit = statements.filter((s) => s.matchesAction(actionLower));
+        if (byAction.size >= ACTION_INDEX_MAX) byAction = new Map();
+        byAction.set(actionLower, hit);
+      }
+      return hit;
+    },
+  };
 }
 
 /** Parsed and compiled policies by id, bounded. Ids must change when the text does (include the version). */

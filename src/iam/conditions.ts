@@ -13,7 +13,7 @@
  */
 import type { RequestContext } from './context.js';
 import { compileCidr } from './ip.js';
-import { compileArnTokens, compileTokens, resolveTokens, tokenize, tokensText, type Token } from './pattern.js';
+import { compileArnTokens, compileTokens, matchResolved, resolveTokens, tokenize, tokensText, type Token } from './pattern.js';
 
 type Family = 'string' | 'numeric' | 'date' | 'bool' | 'binary' | 'ip' | 'arn' | 'null';
 
@@ -95,18 +95,22 @@ function binary(s: string): string | undefined {
   return Buffer.from(s, 'base64').toString('hex');
 }
 
-/** A predicate over one request value, built from one policy value (already resolved). */
-function valuePredicate(info: OperatorInfo, policyValue: string, tokens: readonly Token[]): (v: string) => boolean {
+/**
+ * A predicate over one request value, built from one policy value (already resolved).
+ * `once`: built for a single evaluation (its variables were just resolved), so wildcard
+ * patterns match directly instead of paying for a RegExp.
+ */
+function valuePredicate(info: OperatorInfo, policyValue: string, tokens: readonly Token[], once = false): (v: string) => boolean {
   switch (info.family) {
     case 'string':
-      if (info.compare === 'like') return compileTokens(tokens, false);
+      if (info.compare === 'like') return once ? (v) => matchResolved(tokens, v, false, false) : compileTokens(tokens, false);
       if (info.compare === 'eqi') {
         const p = tokensText(tokens).toLowerCase();
         return (v) => v.toLowerCase() === p;
       }
       return compileTokens(tokens, false);
     case 'arn':
-      return compileArnTokens(tokens, false);
+      return once ? (v) => matchResolved(tokens, v, false, true) : compileArnTokens(tokens, false);
     case 'bool': {
       const p = policyValue.toLowerCase();
       return (v) => v.toLowerCase() === p;
@@ -157,7 +161,7 @@ export function compileCondition(operator: string, key: string, values: readonly
     for (const p of parsed) {
       const resolved = resolveTokens(p.tokens, ctx);
       // A variable with no value makes that policy value match nothing.
-      if (resolved !== undefined) out.push(valuePredicate(info, tokensText(resolved), resolved));
+      if (resolved !== undefined) out.push(valuePredicate(info, tokensText(resolved), resolved, true));
     }
     return out;
   };

@@ -61,8 +61,8 @@ interface Hit {
   readonly principal: PrincipalMatch;
 }
 
-function applies(s: CompiledStatement, req: AuthzRequest, actionLower: string): PrincipalMatch {
-  if (!s.matchesAction(actionLower)) return 'none';
+/** Does a statement (already known to cover the action) apply to the request? */
+function applies(s: CompiledStatement, req: AuthzRequest): PrincipalMatch {
   const p = s.matchesPrincipal(req.principal);
   if (p === 'none') return 'none';
   if (!s.matchesResource(req.resource, req.context)) return 'none';
@@ -73,8 +73,8 @@ function applies(s: CompiledStatement, req: AuthzRequest, actionLower: string): 
 function collect(role: PolicyRole, policies: readonly CompiledPolicy[] | undefined, req: AuthzRequest, actionLower: string, out: Hit[]): void {
   if (policies === undefined) return;
   for (const policy of policies) {
-    for (const s of policy.statements) {
-      const p = applies(s, req, actionLower);
+    for (const s of policy.statementsFor(actionLower)) {
+      const p = applies(s, req);
       if (p !== 'none') out.push({ m: { role, policy: policy.id, sid: s.sid, index: s.index, effect: s.effect }, principal: p });
     }
   }

@@ -130,3 +130,67 @@ export function compileArnTokens(tokens: readonly Token[], ignoreCase = false): 
   const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
   return (v) => re.test(v);
 }
+
+const STAR = -1;
+const ONE = -2;
+
+/** Resolved tokens as code units, wildcards as negative codes. */
+function codes(tokens: readonly Token[], ignoreCase: boolean): number[] {
+  const out: number[] = [];
+  for (const t of tokens) {
+    if (t.kind === 'star') out.push(STAR);
+    else if (t.kind === 'one') out.push(ONE);
+    else if (t.kind === 'text') {
+      const text = ignoreCase ? t.text.toLowerCase() : t.text;
+      for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i));
+    }
+  }
+  return out;
+}
+
+/** Glob matching of `value[vs, ve)` against `pat[ps, pe)`, backtracking to the last `*` only. */
+function glob(pat: readonly number[], ps: number, pe: number, value: string, vs: number, ve: number): boolean {
+  let p = ps;
+  let v = vs;
+  let starP = -1;
+  let starV = -1;
+  while (v < ve) {
+    const c = p < pe ? pat[p]! : 0;
+    if (p < pe && (c === ONE || c === value.charCodeAt(v))) {
+      p++;
+      v++;
+    } else if (p < pe && c === STAR) {
+      starP = p++;
+      starV = v;
+    } else if (starP >= 0) {
+      p = starP + 1;
+      v = ++starV;
+    } else return false;
+  }
+  while (p < pe && pat[p] === STAR) p++;
+  return p === pe;
+}
+
+/**
+ * Matches a value against tokens whose variables were just resolved, without building a
+ * RegExp (which would cost more than the match). `arn`: the first five colon-separated parts
+ * are matched one by one, as compileArnTokens does.
+ */
+export function matchResolved(tokens: readonly Token[], value: string, ignoreCase: boolean, arn: boolean): boolean {
+  const pat = codes(tokens, ignoreCase);
+  const v = ignoreCase ? value.toLowerCase() : value;
+  if (!arn || pat.length < 4 || String.fromCharCode(...pat.slice(0, 4).map((c) => Math.max(c, 0))) !== 'arn:') {
+    return glob(pat, 0, pat.length, v, 0, v.length);
+  }
+  let ps = 0;
+  let vs = 0;
+  for (let part = 0; part < 5; part++) {
+    const pe = pat.indexOf(0x3a, ps);
+    const ve = v.indexOf(':', vs);
+    if (pe < 0 || ve < 0) return false;
+    if (!glob(pat, ps, pe, v, vs, ve)) return false;
+    ps = pe + 1;
+    vs = ve + 1;
+  }
+  return glob(pat, ps, pat.length, v, vs, v.length);
+}
