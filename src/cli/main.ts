@@ -11,12 +11,14 @@ const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--
 async function serve(argv: readonly string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
   const log = createLogger(config.log.level);
-  const gateway = await Gateway.start({ config, env: process.env, log });
-  process.stdout.write(`portcullis listening on ${gateway.url}\n`);
-  let stopping = false;
+  // Signals are ours from the start: one that arrives while starting waits for the start to
+  // finish and then shuts down cleanly, instead of killing a half-started process.
+  let gateway: Gateway | undefined;
+  let stopping: string | undefined;
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping !== undefined) return;
+    stopping = signal;
+    if (gateway === undefined) return; // picked up once the start is done
     log.info('shutting down', { signal });
     gateway.stop().then(
       () => process.exit(0),
@@ -28,7 +30,14 @@ async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => gateway.reloadTls());
+  process.on('SIGHUP', () => gateway?.reloadTls());
+  gateway = await Gateway.start({ config, env: process.env, log });
+  process.stdout.write(`portcullis listening on ${gateway.url}\n`);
+  if (stopping !== undefined) {
+    const signal = stopping;
+    stopping = undefined;
+    stop(signal);
+  }
 }
 
 async function main(): Promise<void> {

@@ -117,10 +117,17 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       await store.setMeta('bootstrap.adminKey', accessKeyId);
       log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });
     }
+    // Opening the administrator's sealed secret proves the master key is this data dir's;
+    // a wrong key stops the start here instead of failing every request later.
+    let key;
+    try {
+      key = await store.getAccessKey(accessKeyId);
+    } catch (e) {
+      throw new Error(`the master key does not open this data dir's secrets (${(e as Error).message}); start with the key it was created with`);
+    }
+    if (key === undefined) throw new Error(`the administrator key ${accessKeyId} is missing from the store`);
     const credentials = layout(dir).credentials;
     if (!existsSync(credentials)) {
-      const key = await store.getAccessKey(accessKeyId);
-      if (key === undefined) throw new Error(`the administrator key ${accessKeyId} is missing from the store`);
       writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
       log.info('wrote administrator credentials', { path: credentials, profile: CREDENTIALS_PROFILE });
     }

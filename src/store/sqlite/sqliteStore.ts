@@ -3,7 +3,7 @@
  * acknowledged write survives a crash, versioned migrations.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, type LastUse,
@@ -49,8 +49,10 @@ function toKey(r: KeyRow): AccessKey {
   };
 }
 
+/** Only a duplicate key is a collision; foreign-key and check failures are other errors. */
 function isUniqueViolation(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && 'code' in e && String((e as { code: unknown }).code).startsWith('SQLITE_CONSTRAINT');
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 export class SqliteStore implements Store {
@@ -59,9 +61,10 @@ export class SqliteStore implements Store {
   readonly #sealer: Sealer;
 
   constructor(path: string, sealer: Sealer) {
-    const fresh = !existsSync(path);
+    // Created 0600 before SQLite opens it (its -wal and -shm files take the same mode), so
+    // the file is never readable by others, not even for a moment.
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
     this.#db = new Database(path);
-    if (fresh) chmodSync(path, 0o600);
     this.#sealer = sealer;
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
