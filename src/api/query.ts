@@ -1,5 +1,21 @@
 /** The AWS query protocol: form-encoded parameters in, XML out. */
-import { escapeXml } from '../core/errors.js';
+import { escapeXml, PortcullisError } from '../core/errors.js';
+
+/** A parameter's value; an empty one counts as absent. */
+export function param(p: ReadonlyMap<string, string>, name: string): string | undefined {
+  const v = p.get(name);
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** A parameter that must be there, or the ValidationError AWS sends for a missing member. */
+export function required(p: ReadonlyMap<string, string>, name: string): string {
+  const v = param(p, name);
+  if (v === undefined) {
+    const member = name.charAt(0).toLowerCase() + name.slice(1);
+    throw new PortcullisError('ValidationError', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+  }
+  return v;
+}
 
 /** Parameters of a query-protocol request: the form body, then the URL's query string. */
 export function queryParams(body: Buffer, contentType: string | undefined, rawQuery: string): Map<string, string> {

@@ -5,7 +5,7 @@
 import { PortcullisError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { Store } from '../store/types.js';
-import type { XmlNode } from './query.js';
+import { required, type XmlNode } from './query.js';
 
 export const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 export const STS_VERSION = '2011-06-15';
@@ -13,30 +13,47 @@ export const STS_VERSION = '2011-06-15';
 export interface ApiContext {
   readonly principal: Principal;
   readonly store: Store;
+  readonly now: () => number;
+  /** An access key changed (status, deleted): forget what memory holds of it. */
+  keyChanged(accessKeyId: string): void;
+  /** Policies or attachments changed: forget compiled permission sets. */
+  policiesChanged(): void;
 }
 
-export type QueryHandler = (params: ReadonlyMap<string, string>, ctx: ApiContext) => Promise<XmlNode | undefined>;
+type Params = ReadonlyMap<string, string>;
 
-function required(params: ReadonlyMap<string, string>, name: string, member: string): string {
-  const v = params.get(name);
-  if (v === undefined || v === '') {
-    throw new PortcullisError('ValidationError', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
-  }
-  return v;
+/** One action of a query-protocol service. */
+export interface QueryAction {
+  /** The resource ARN the action is authorized against (`*` when it has none). */
+  resource(params: Params, ctx: ApiContext): Promise<string>;
+  /** False for the few actions AWS answers without any permission (GetCallerIdentity). */
+  readonly authorize?: false;
+  run(params: Params, ctx: ApiContext): Promise<XmlNode | undefined>;
 }
 
-export const STS_ACTIONS: Readonly<Record<string, QueryHandler>> = {
-  async GetCallerIdentity(_params, { principal }) {
-    return { UserId: principal.userId, Account: principal.accountId, Arn: principal.arn };
+const anyResource = async (): Promise<string> => '*';
+
+export const STS_ACTIONS: Readonly<Record<string, QueryAction>> = {
+  // "No permissions are required to perform this operation", even an explicit deny does not
+  // stop it: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+  GetCallerIdentity: {
+    resource: anyResource,
+    authorize: false,
+    async run(_params, { principal }) {
+      return { UserId: principal.userId, Account: principal.accountId, Arn: principal.arn };
+    },
   },
 
-  async GetAccessKeyInfo(params, { store }) {
-    const id = required(params, 'AccessKeyId', 'accessKeyId');
-    if (!/^[\w]{16,128}$/.test(id)) {
-      throw new PortcullisError('ValidationError', "1 validation error detected: Value at 'accessKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]*");
-    }
-    const key = await store.getAccessKey(id);
-    if (key === undefined) throw new PortcullisError('InvalidParameterValue', `The access key ID \`${id}\` is not one this endpoint issued.`);
-    return { Account: key.accountId };
+  GetAccessKeyInfo: {
+    resource: anyResource,
+    async run(params, { store }) {
+      const id = required(params, 'AccessKeyId');
+      if (!/^[\w]{16,128}$/.test(id)) {
+        throw new PortcullisError('ValidationError', "1 validation error detected: Value at 'accessKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]*");
+      }
+      const key = await store.getAccessKey(id);
+      if (key === undefined) throw new PortcullisError('InvalidParameterValue', `The access key ID \`${id}\` is not one this endpoint issued.`);
+      return { Account: key.accountId };
+    },
   },
 };

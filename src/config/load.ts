@@ -24,13 +24,19 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Overlays `over` on `base`, refusing keys the defaults do not have (typos fail loudly). */
+/**
+ * Overlays `over` on `base`, refusing keys the defaults do not have (typos fail loudly) and
+ * anything but an object where the defaults hold one. Returns new objects throughout.
+ */
 function merge(base: Json, over: Json, path: string): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    if (!(k in base)) throw new ConfigError(`unknown setting \`${path}${k}\``);
+    if (!Object.hasOwn(base, k)) throw new ConfigError(`unknown setting \`${path}${k}\``);
     const b = base[k];
-    out[k] = isObject(b) && isObject(v) ? merge(b, v, `${path}${k}.`) : v;
+    if (isObject(b)) {
+      if (!isObject(v)) throw new ConfigError(`\`${path}${k}\` must be an object`);
+      out[k] = merge(b, v, `${path}${k}.`);
+    } else out[k] = v;
   }
   return out;
 }
@@ -95,7 +101,7 @@ export function loadConfig(src: Sources): Config {
   const flags = parseFlags(src.argv);
   const env = src.env;
   const configFile = flags['config'] ?? env['PORTCULLIS_CONFIG'];
-  let c = DEFAULTS as unknown as Json;
+  let c = structuredClone(DEFAULTS) as unknown as Json;
   if (configFile !== undefined) {
     let parsed: unknown;
     try {
@@ -119,9 +125,12 @@ export function loadConfig(src: Sources): Config {
   if (minTls !== undefined) overlay['tls'] = { minVersion: minTls };
   c = merge(c, overlay, '');
 
-  const dir = resolve(src.cwd, c['dataDir'] as string);
+  if (typeof c['dataDir'] !== 'string' || c['dataDir'] === '') throw new ConfigError('`dataDir` must be a path');
+  if (typeof c['store'] !== 'string') throw new ConfigError('`store` must be `sqlite:PATH` or `postgres://…`');
+  const dir = resolve(src.cwd, c['dataDir']);
   c['dataDir'] = dir;
-  const storeUrl = (c['store'] as string) || `sqlite:${join(dir, 'portcullis.db')}`;
+  const storeUrl = c['store'] || `sqlite:${join(dir, 'portcullis.db')}`;
+  if (storeUrl === 'sqlite:') throw new ConfigError('`store` sqlite: needs a path, as in `sqlite:./portcullis.db`');
   c['store'] = storeUrl.startsWith('sqlite:') && !isAbsolute(storeUrl.slice(7)) ? `sqlite:${resolve(src.cwd, storeUrl.slice(7))}` : storeUrl;
   const config = c as unknown as Config;
   validate(config);

@@ -121,6 +121,31 @@ export const ERRORS = {
     json: same(400, 'MalformedPolicyDocumentException'),
     restXml: same(400, 'MalformedPolicy'),
   },
+  NoSuchEntity: {
+    query: same(404, 'NoSuchEntity'),
+    json: same(400, 'ResourceNotFoundException'),
+    restXml: same(404, 'NoSuchEntity'),
+  },
+  EntityAlreadyExists: {
+    query: same(409, 'EntityAlreadyExists'),
+    json: same(400, 'ResourceInUseException'),
+    restXml: same(409, 'EntityAlreadyExists'),
+  },
+  LimitExceeded: {
+    query: same(409, 'LimitExceeded'),
+    json: same(400, 'LimitExceededException'),
+    restXml: same(409, 'LimitExceeded'),
+  },
+  DeleteConflict: {
+    query: same(409, 'DeleteConflict'),
+    json: same(400, 'ResourceInUseException'),
+    restXml: same(409, 'DeleteConflict'),
+  },
+  InvalidInput: {
+    query: same(400, 'InvalidInput'),
+    json: same(400, 'ValidationException'),
+    restXml: same(400, 'InvalidArgument'),
+  },
   // --- request shape ---
   InvalidAction: {
     query: same(400, 'InvalidAction'),

@@ -20,6 +20,11 @@ export function newUserId(): string {
   return 'AIDA' + base32(17);
 }
 
+/** ANPA + 17 characters, as IAM managed policy IDs are. */
+export function newPolicyId(): string {
+  return 'ANPA' + base32(17);
+}
+
 /** AKIA + 16 characters: a long-term access key ID. */
 export function newAccessKeyId(): string {
   return 'AKIA' + base32(16);

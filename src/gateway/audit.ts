@@ -3,7 +3,7 @@
  * DIR/audit/audit.log and rotated by size (audit.log.1 is the newest old file). Events hold
  * no secret, signature or session token: the type below has no field for one.
  */
-import { createWriteStream, mkdirSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const FLUSH_MS = 50;
@@ -31,7 +31,8 @@ export class AuditLog {
   readonly #file: string;
   readonly #maxBytes: number;
   readonly #keep: number;
-  #stream: WriteStream;
+  /** Written synchronously, one batch at a time: a rotation never races a pending write. */
+  #fd: number;
   #size: number;
   #pending = '';
   #timer: NodeJS.Timeout | undefined;
@@ -43,15 +44,15 @@ export class AuditLog {
     this.#maxBytes = opts.maxFileBytes;
     this.#keep = opts.keepFiles;
     this.#size = sizeOf(this.#file);
-    this.#stream = this.#open();
+    this.#fd = this.#open();
   }
 
   get path(): string {
     return this.#file;
   }
 
-  #open(): WriteStream {
-    return createWriteStream(this.#file, { flags: 'a', mode: 0o600 });
+  #open(): number {
+    return openSync(this.#file, 'a', 0o600);
   }
 
   /**
@@ -68,16 +69,32 @@ export class AuditLog {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending === '') return;
-    const chunk = this.#pending;
+    let rest = this.#pending;
     this.#pending = '';
-    const bytes = Buffer.byteLength(chunk);
-    if (this.#size + bytes > this.#maxBytes && this.#size > 0) this.#rotate();
-    this.#stream.write(chunk);
-    this.#size += bytes;
+    // Write what fits in the current file, rotate at a line boundary, go on with the rest.
+    while (rest !== '') {
+      let cut = rest.length;
+      let bytes = Buffer.byteLength(rest);
+      while (this.#size + bytes > this.#maxBytes && cut > 0) {
+        cut = rest.lastIndexOf('\n', cut - 2) + 1;
+        bytes = Buffer.byteLength(rest.slice(0, cut));
+      }
+      if (cut === 0) {
+        if (this.#size > 0) {
+          this.#rotate();
+          continue;
+        }
+        cut = rest.indexOf('\n') + 1; // a single line larger than the limit gets a file of its own
+        bytes = Buffer.byteLength(rest.slice(0, cut));
+      }
+      writeSync(this.#fd, rest.slice(0, cut));
+      this.#size += bytes;
+      rest = rest.slice(cut);
+    }
   }
 
   #rotate(): void {
-    this.#stream.end();
+    closeSync(this.#fd);
     rmSync(join(this.#dir, `audit.log.${this.#keep}`), { force: true });
     for (let i = this.#keep - 1; i >= 1; i--) {
       try {
@@ -87,14 +104,15 @@ export class AuditLog {
       }
     }
     renameSync(this.#file, join(this.#dir, 'audit.log.1'));
-    this.#stream = this.#open();
+    this.#fd = this.#open();
     this.#size = 0;
   }
 
   /** Flushes and closes the file. */
   close(): Promise<void> {
     this.#flush();
-    return new Promise((done) => this.#stream.end(done));
+    closeSync(this.#fd);
+    return Promise.resolve();
   }
 }
 

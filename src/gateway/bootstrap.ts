@@ -1,13 +1,15 @@
 /**
  * First start (SPEC §4): data dir, master key, self-signed certificates, account, the `admin`
- * user with one access key, and the credentials file. Each step is skipped when its result
+ * user with one access key and AdministratorAccess, the AWS-managed policies, and the
+ * credentials file. Each step is skipped when its result
  * already exists, so a second start reuses everything and a start cut short resumes.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { newAccessKeyId, newAccountId, newSecretAccessKey, newUserId } from '../core/ids.js';
+import { newAccessKeyId, newAccountId, newPolicyId, newSecretAccessKey, newUserId } from '../core/ids.js';
+import { ADMINISTRATOR_ACCESS_ARN, AWS_MANAGED_POLICIES } from '../iam/awsManaged.js';
 import { Sealer } from '../store/seal.js';
 import { SqliteStore } from '../store/sqlite/sqliteStore.js';
 import type { Store } from '../store/types.js';
@@ -116,6 +118,16 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       await store.createAccessKey({ accessKeyId, accountId, userName: ADMIN_USER, status: 'Active', createdAt: Date.now(), secretAccessKey: newSecretAccessKey() });
       await store.setMeta('bootstrap.adminKey', accessKeyId);
       log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });
+    }
+    for (const m of AWS_MANAGED_POLICIES) {
+      if ((await store.getManagedPolicy(m.arn)) === undefined) {
+        await store.createManagedPolicy({ accountId: 'aws', policyName: m.name, policyId: newPolicyId(), path: '/', arn: m.arn, description: m.description, createdAt: Date.now() }, m.document);
+      }
+    }
+    if ((await store.getMeta('bootstrap.adminPolicy')) === undefined) {
+      const admin = (await store.getUser(accountId, ADMIN_USER))!;
+      await store.attachPolicy({ type: 'user', id: admin.userId }, ADMINISTRATOR_ACCESS_ARN, 10);
+      await store.setMeta('bootstrap.adminPolicy', ADMINISTRATOR_ACCESS_ARN);
     }
     // Opening the administrator's sealed secret proves the master key is this data dir's;
     // a wrong key stops the start here instead of failing every request later.

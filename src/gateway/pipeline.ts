@@ -5,8 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type QueryHandler } from '../api/sts.js';
+import { IAM_ACTIONS, IAM_VERSION, IAM_XMLNS } from '../api/iam.js';
+import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
 import { PortcullisError, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
@@ -17,7 +19,9 @@ import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store } from '../store/types.js';
 import type { AuditLog } from './audit.js';
+import { accessDenied, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
+import { requestContext } from './requestContext.js';
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -26,16 +30,20 @@ interface QueryService {
   readonly protocol: 'query';
   readonly xmlns: string;
   readonly version: string;
-  readonly actions: Readonly<Record<string, QueryHandler>>;
+  readonly actions: Readonly<Record<string, QueryAction>>;
 }
+
+const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics']);
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
   sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: STS_ACTIONS },
+  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: IAM_ACTIONS },
 };
 
 export interface PipelineDeps {
   readonly store: Store;
   readonly credentials: CredentialCache;
+  readonly authorizer: Authorizer;
   readonly lastUsed: LastUsedTracker;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
@@ -56,6 +64,11 @@ interface Trail {
   action: string | null;
   principal: Principal | null;
   accessKeyId: string | null;
+  resource: string | null;
+  /** The action is one we serve (unknown names stay out of metric labels). */
+  known: boolean;
+  /** Why policy evaluation denied the request, when it did. */
+  denial: string | null;
 }
 
 class BodyTooLarge extends PortcullisError {
@@ -105,12 +118,17 @@ export class Pipeline {
 
   /** The Node request listener. Never throws: every failure becomes a response. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null };
+    const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null, resource: null, known: false, denial: null };
     // Node stops reading header fields at maxHeadersCount and drops the rest without a word;
     // a request that reached the limit may have had more, so it is refused whole.
-    if (req.rawHeaders.length >= 2 * this.#d.maxHeaderCount) {
+    if (req.rawHeaders.length > 2 * this.#d.maxHeaderCount) {
       res.setHeader('connection', 'close');
-      return this.#fail(req, res, trail, new PortcullisError('RequestHeaderSectionTooLarge', `Your request has more than the ${this.#d.maxHeaderCount - 1} header fields allowed.`), 'query');
+      return this.#fail(req, res, trail, new PortcullisError('RequestHeaderSectionTooLarge', `Your request has more than the ${this.#d.maxHeaderCount} header fields allowed.`), 'query');
+    }
+    // Checked after the count: Node drops the fields past its limit, Host among them.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      res.setHeader('connection', 'close');
+      return this.#fail(req, res, trail, new PortcullisError('InvalidParameterValue', 'An HTTP/1.1 request must carry a Host header.'), 'query');
     }
     if (req.url?.startsWith('/_portcullis/')) {
       void this.#operations(req, res, trail);
@@ -173,8 +191,29 @@ export class Pipeline {
     trail.action = `${verified.service}:${action}`;
     const handler = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
     if (handler === undefined) throw new PortcullisError('InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${params.get('Version') ?? service.version}`);
-    const result = await handler(params, { principal: verified.principal, store: this.#d.store });
-    this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, service.xmlns, result, trail.requestId), 'allow', 'authenticated');
+    trail.known = true;
+    const principal = verified.principal;
+    const ctx: ApiContext = {
+      principal,
+      store: this.#d.store,
+      now: this.#d.clock,
+      keyChanged: (id) => this.#d.credentials.invalidate(id),
+      policiesChanged: () => this.#d.authorizer.invalidate(),
+    };
+    let reason = 'no-authorization-needed';
+    if (handler.authorize !== false) {
+      const resource = await handler.resource(params, ctx);
+      trail.resource = resource;
+      const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
+      const decision = await this.#d.authorizer.authorize(principal, trail.action, resource, context);
+      reason = decision.reason;
+      if (decision.decision !== 'allowed') {
+        trail.denial = decision.reason;
+        throw accessDenied(principal.arn, trail.action, resource, decision);
+      }
+    }
+    const result = await handler.run(params, ctx);
+    this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, service.xmlns, result, trail.requestId), 'allow', reason);
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS): void {
@@ -183,7 +222,8 @@ export class Pipeline {
     if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
     const out = renderError(err, { protocol, requestId: trail.requestId, xmlns });
     if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
-    this.#send(req, res, trail, out.status, out.headers, out.body, trail.principal === null ? 'deny' : 'error', err.code);
+    const decision = trail.principal === null || trail.denial !== null ? 'deny' : 'error';
+    this.#send(req, res, trail, out.status, out.headers, out.body, decision, trail.denial ?? err.code);
   }
 
   #send(
@@ -201,7 +241,9 @@ export class Pipeline {
     res.end(body);
     const seconds = Number(process.hrtime.bigint() - trail.started) / 1e9;
     const { version, suite } = this.#tlsInfo(req.socket as TLSSocket);
-    this.#d.metrics.requests.inc(trail.service ?? 'none', trail.action ?? 'none', String(status));
+    // Labels come from a fixed set: a client cannot grow the metrics with made-up names.
+    const action = trail.action === null ? 'none' : trail.known ? trail.action : 'unknown';
+    this.#d.metrics.requests.inc(trail.service ?? 'none', action, String(status));
     this.#d.metrics.tlsVersions.inc(version ?? 'none');
     this.#d.metrics.latency.observe(seconds);
     this.#d.audit.write({
@@ -211,7 +253,7 @@ export class Pipeline {
       accessKeyId: trail.accessKeyId,
       service: trail.service,
       action: trail.action,
-      resource: null,
+      resource: trail.resource,
       decision,
       reason,
       sourceIp: req.socket.remoteAddress ?? '',
@@ -219,6 +261,30 @@ export class Pipeline {
       tlsSuite: suite,
       status,
       latencyMs: Math.round(seconds * 1e6) / 1e3,
+    });
+  }
+
+  /** An audit event for a request refused before it could be parsed (the server's clientError). */
+  auditRejected(stream: Duplex, requestId: string, status: number, code: string): void {
+    const socket = stream as TLSSocket;
+    const { version, suite } = this.#tlsInfo(socket);
+    this.#d.metrics.requests.inc('none', 'none', String(status));
+    this.#d.metrics.latency.observe(0);
+    this.#d.audit.write({
+      time: new Date(this.#d.clock()).toISOString(),
+      requestId,
+      principal: null,
+      accessKeyId: null,
+      service: null,
+      action: null,
+      resource: null,
+      decision: 'deny',
+      reason: code,
+      sourceIp: socket.remoteAddress ?? '',
+      tlsVersion: version,
+      tlsSuite: suite,
+      status,
+      latencyMs: 0,
     });
   }
 
@@ -236,11 +302,12 @@ export class Pipeline {
 
   /** The unauthenticated operations endpoints; audited and counted like every other request. */
   async #operations(req: IncomingMessage, res: ServerResponse, trail: Trail): Promise<void> {
-    const path = (req.url ?? '').split('?')[0];
-    trail.action = `portcullis:${path}`;
-    const reply = (status: number, type: string, body: string) =>
-      this.#send(req, res, trail, status, { 'content-type': type, 'cache-control': 'no-store' }, body, status < 400 ? 'allow' : 'deny', 'operations');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'method not allowed\n');
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    trail.action = `portcullis:${path.slice(0, 128)}`;
+    trail.known = OPERATIONS_PATHS.has(path);
+    const reply = (status: number, type: string, body: string, extra: Record<string, string> = {}) =>
+      this.#send(req, res, trail, status, { 'content-type': type, 'cache-control': 'no-store', ...extra }, body, status < 400 ? 'allow' : 'deny', 'operations');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
     switch (path) {
       case '/_portcullis/health':
       case '/_portcullis/health/ready': {

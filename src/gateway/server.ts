@@ -15,6 +15,7 @@ import type { Store } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
 import { AuditLog } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
+import { Authorizer } from './authorizer.js';
 import { CredentialCache } from './credentials.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
@@ -55,6 +56,7 @@ export class Gateway {
     const pipeline = new Pipeline({
       store,
       credentials,
+      authorizer: new Authorizer(store, clock),
       lastUsed: this.#lastUsed,
       audit: this.#audit,
       metrics: this.metrics,
@@ -77,11 +79,16 @@ export class Gateway {
         handshakeTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
         keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // Node checks the two timeouts above only this often (30 s unless told).
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+        // A missing Host gets our own error (SigV4 needs it signed), not Node's empty 400.
+        requireHostHeader: false,
       },
       pipeline.handle,
     );
     this.#server.headersTimeout = limits.headersTimeoutMs;
-    this.#server.maxHeadersCount = limits.maxHeaderCount;
+    // One more than allowed, so the pipeline can tell "at the limit" from "over it".
+    this.#server.maxHeadersCount = limits.maxHeaderCount + 1;
     this.#server.maxConnections = limits.maxConnections;
     this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
@@ -90,18 +97,18 @@ export class Gateway {
         socket.destroy();
         return;
       }
-      if (e.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-        return;
-      }
       // What cannot be parsed as HTTP gets a query-protocol error, the shape STS and IAM clients read.
       const err = e.code === 'HPE_HEADER_OVERFLOW'
         ? new PortcullisError('RequestHeaderSectionTooLarge', `Your request header section exceeds the maximum allowed size of ${limits.maxHeaderBytes} bytes.`)
-        : new PortcullisError('InvalidParameterValue', 'The request is not well-formed HTTP.');
-      const out = renderError(err, { protocol: 'query', requestId: newRequestId() });
+        : e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new PortcullisError('RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.')
+          : new PortcullisError('InvalidParameterValue', 'The request is not well-formed HTTP.');
+      const requestId = newRequestId();
+      const out = renderError(err, { protocol: 'query', requestId });
       const head = Object.entries({ ...out.headers, connection: 'close', 'content-length': String(Buffer.byteLength(out.body)) })
         .map(([k, v]) => `${k}: ${v}\r\n`).join('');
       socket.end(`HTTP/1.1 ${out.status} ${STATUS_CODES[out.status]}\r\n${head}\r\n${out.body}`);
+      pipeline.auditRejected(socket, requestId, out.status, err.code);
     });
   }
 
@@ -181,10 +188,13 @@ export class Gateway {
     for (const w of this.#watchers) w.close();
     clearTimeout(this.#reloadTimer);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Keep-alive connections go the moment they fall idle, not when their timeout runs out.
+    const sweep = setInterval(() => this.#server.closeIdleConnections(), 50);
     this.#server.closeIdleConnections();
     const force = setTimeout(() => this.#server.closeAllConnections(), graceMs);
     force.unref();
     await closed;
+    clearInterval(sweep);
     clearTimeout(force);
     await this.#lastUsed.stop();
     await this.#audit.close();

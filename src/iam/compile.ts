@@ -31,6 +31,8 @@ export interface CompiledStatement {
   matchesResource(resource: string, ctx: RequestContext): boolean;
   /** Always 'any' for policies without Principal (identity policies). */
   matchesPrincipal(p: AuthzPrincipal): PrincipalMatch;
+  /** The statement names its principals with NotPrincipal. */
+  readonly notPrincipal: boolean;
   readonly conditions: readonly CompiledCondition[];
 }
 
@@ -69,14 +71,14 @@ function resourceMatcher(patterns: readonly string[], variables: boolean): (reso
       ? (r: string, ctx: RequestContext) => {
           if (!r.startsWith(prefix)) return false;
           const resolved = resolveTokens(tokens, ctx);
-          return resolved !== undefined && matchResolved(resolved, r, false, true);
+          return resolved !== undefined && matchResolved(resolved, r, false, true, true);
         }
-      : ((m) => (r: string) => m(r))(compileArnTokens(tokens));
+      : ((m) => (r: string) => m(r))(compileArnTokens(tokens, false, true));
   });
   return (r, ctx) => compiled.some((m) => m(r, ctx));
 }
 
-function principalMatcher(spec: PrincipalSpec): (p: AuthzPrincipal) => PrincipalMatch {
+function principalMatcher(spec: PrincipalSpec): { match(p: AuthzPrincipal): PrincipalMatch; exempts(p: AuthzPrincipal): boolean } {
   const accounts = new Set<string>();
   const arns = new Set<string>();
   for (const a of spec.aws) {
@@ -88,13 +90,25 @@ function principalMatcher(spec: PrincipalSpec): (p: AuthzPrincipal) => Principal
     }
   }
   const services = new Set(spec.service);
-  return (p) => {
-    if (spec.any) return 'any';
-    if (p.kind === 'service') return p.service !== undefined && services.has(p.service) ? 'arn' : 'none';
-    if (arns.has(p.arn)) return p.kind === 'role-session' ? 'session' : 'arn';
-    if (p.roleArn !== undefined && arns.has(p.roleArn)) return 'arn';
-    if (accounts.has(p.accountId)) return p.kind === 'root' ? 'arn' : 'account';
-    return 'none';
+  return {
+    match(p) {
+      if (spec.any) return 'any';
+      if (p.kind === 'service') return p.service !== undefined && services.has(p.service) ? 'arn' : 'none';
+      if (arns.has(p.arn)) return p.kind === 'role-session' || p.kind === 'federated' ? 'session' : 'arn';
+      if (p.roleArn !== undefined && arns.has(p.roleArn)) return 'arn';
+      if (accounts.has(p.accountId)) return p.kind === 'root' ? 'arn' : 'account';
+      return 'none';
+    },
+    /**
+     * NotPrincipal spares only the principals it names exactly: listing an account spares its
+     * root user, not its users; listing a role spares no session of it.
+     * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html
+     */
+    exempts(p) {
+      if (spec.any) return true;
+      if (p.kind === 'service') return p.service !== undefined && services.has(p.service);
+      return arns.has(p.arn) || (p.kind === 'root' && accounts.has(p.accountId));
+    },
   };
 }
 
@@ -113,12 +127,12 @@ function compileStatement(s: Statement, index: number, variables: boolean): Comp
     effect: s.effect,
     matchesAction: (a) => action(a) !== negateAction,
     matchesResource: (r, ctx) => resourceMatch === undefined || resourceMatch(r, ctx) !== negateResource,
+    notPrincipal: negatePrincipal && principalMatch !== undefined,
     matchesPrincipal: (p) => {
       if (principalMatch === undefined) return 'any';
-      const m = principalMatch(p);
-      if (!negatePrincipal) return m;
-      // NotPrincipal: everyone except those listed.
-      return m === 'none' ? 'any' : 'none';
+      if (!negatePrincipal) return principalMatch.match(p);
+      // NotPrincipal: everyone except those named.
+      return principalMatch.exempts(p) ? 'none' : 'any';
     },
     conditions: s.conditions.map((c) => compileCondition(c.operator, c.key, c.values, variables)),
   };

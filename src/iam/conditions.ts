@@ -86,8 +86,9 @@ function number(s: string): number {
 /** ISO 8601 date/time or epoch seconds, as milliseconds; NaN when neither. */
 function date(s: string): number {
   if (/^\d+$/.test(s)) return Number(s) * 1000;
-  if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return NaN;
-  return Date.parse(s);
+  // W3C's profile of ISO 8601: YYYY, YYYY-MM, YYYY-MM-DD, then optionally a time and zone.
+  if (!/^\d{4}(-\d{2}(-\d{2}([T ].*)?)?)?$/.test(s)) return NaN;
+  return Date.parse(/^\d{4}$/.test(s) ? `${s}-01-01T00:00:00Z` : /^\d{4}-\d{2}$/.test(s) ? `${s}-01T00:00:00Z` : s);
 }
 
 function binary(s: string): string | undefined {
@@ -168,11 +169,13 @@ export function compileCondition(operator: string, key: string, values: readonly
 
   const test = (ctx: RequestContext): boolean => {
     const actual = ctx.get(key);
+    // An empty string, like an empty list, is no value at all (a null data set).
+    const empty = actual === undefined || actual.every((v) => v === '');
     if (info.family === 'null') {
-      const present = actual !== undefined && actual.length > 0;
+      const present = !empty;
       return values.some((v) => (v.toLowerCase() === 'true' ? !present : v.toLowerCase() === 'false' ? present : false));
     }
-    const absent = actual === undefined || (name.set !== undefined && actual.length === 0);
+    const absent = actual === undefined || (name.set !== undefined && empty);
     if (absent) {
       if (name.ifExists) return true;
       if (name.set === 'ForAllValues') return true;

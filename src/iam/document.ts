@@ -82,7 +82,8 @@ function principalSpec(v: Json | undefined, field: string): PrincipalSpec {
     if (slot === 'aws') {
       for (const p of list) {
         if (p === '*') spec.any = true;
-        else if (!/^\d{12}$/.test(p) && !/^arn:[\w-]+:(iam|sts)::\d{12}:.+$/.test(p)) malformed(`Invalid principal in policy: "AWS":"${p}"`);
+        // Only `*` alone means everyone: a wildcard inside an ARN names no one.
+        else if ((!/^\d{12}$/.test(p) && !/^arn:[\w-]+:(iam|sts)::\d{12}:.+$/.test(p)) || /[*?]/.test(p)) malformed(`Invalid principal in policy: "AWS":"${p}"`);
       }
     }
     spec[slot] = list;
@@ -126,7 +127,8 @@ function checkActions(list: readonly string[], field: string): void {
 function checkResources(list: readonly string[], field: string): void {
   for (const r of list) {
     if (r === '*') continue;
-    if (!r.startsWith('arn:') || r.split(':').length < 6) malformed(`${field} ${r} must be in ARN format or "*".`);
+    // Six parts, or fewer when a final `*` stands for the rest (`arn:aws:sqs:us-east-2:*`).
+    if (!r.startsWith('arn:') || (r.split(':').length < 6 && !r.endsWith('*'))) malformed(`${field} ${r} must be in ARN format or "*".`);
   }
 }
 
@@ -170,6 +172,40 @@ function statement(raw: Json, kind: PolicyKind, index: number): Statement {
   };
 }
 
+/**
+ * The first key that appears twice in one object of a JSON text already known to be valid, or
+ * undefined. A small scanner: strings (with escapes) and the nesting of objects and arrays.
+ */
+function repeatedKey(text: string): string | undefined {
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+      }
+      expectKey = false;
+      i = j;
+    } else if (c === '{') {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      stack.push(null);
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',') {
+      expectKey = stack[stack.length - 1] !== null && stack.length > 0;
+    }
+  }
+  return undefined;
+}
+
 /** Parses and validates a policy document given as JSON text. */
 export function parsePolicy(text: string, kind: PolicyKind): PolicyDocument {
   let raw: unknown;
@@ -178,12 +214,16 @@ export function parsePolicy(text: string, kind: PolicyKind): PolicyDocument {
   } catch {
     return malformed('Syntax errors in policy.');
   }
+  // JSON.parse keeps the last of repeated keys; IAM refuses a document that repeats one.
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) malformed(`The policy repeats the key \`${repeated.slice(0, 64)}\` in one object`);
   if (!isObject(raw)) return malformed('The policy document must be a JSON object');
   for (const k of Object.keys(raw)) if (!['Version', 'Id', 'Statement'].includes(k)) malformed(`Unknown field ${k}`);
   const version = raw['Version'] ?? '2008-10-17';
   if (version !== '2012-10-17' && version !== '2008-10-17') malformed(`The policy must contain a valid version string: 2012-10-17 or 2008-10-17, not ${JSON.stringify(version)}`);
   const id = raw['Id'];
   if (id !== undefined && typeof id !== 'string') malformed('Id must be a string');
+  if (id !== undefined && kind === 'identity') malformed('Id is not allowed in an identity-based policy');
   const st = raw['Statement'];
   if (st === undefined) malformed('Missing required field Statement');
   const list = Array.isArray(st) ? st : [st];

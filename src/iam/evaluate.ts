@@ -62,19 +62,22 @@ interface Hit {
 }
 
 /** Does a statement (already known to cover the action) apply to the request? */
-function applies(s: CompiledStatement, req: AuthzRequest): PrincipalMatch {
-  const p = s.matchesPrincipal(req.principal);
+function applies(s: CompiledStatement, req: AuthzRequest, bounded: boolean): PrincipalMatch {
+  let p = s.matchesPrincipal(req.principal);
+  // A Deny with NotPrincipal always applies to a principal that has a permissions boundary.
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+  if (p === 'none' && bounded && s.notPrincipal && s.effect === 'Deny') p = 'any';
   if (p === 'none') return 'none';
   if (!s.matchesResource(req.resource, req.context)) return 'none';
   for (const c of s.conditions) if (!c.test(req.context)) return 'none';
   return p;
 }
 
-function collect(role: PolicyRole, policies: readonly CompiledPolicy[] | undefined, req: AuthzRequest, actionLower: string, out: Hit[]): void {
+function collect(role: PolicyRole, policies: readonly CompiledPolicy[] | undefined, req: AuthzRequest, actionLower: string, bounded: boolean, out: Hit[]): void {
   if (policies === undefined) return;
   for (const policy of policies) {
     for (const s of policy.statementsFor(actionLower)) {
-      const p = applies(s, req);
+      const p = applies(s, req, bounded);
       if (p !== 'none') out.push({ m: { role, policy: policy.id, sid: s.sid, index: s.index, effect: s.effect }, principal: p });
     }
   }
@@ -83,10 +86,11 @@ function collect(role: PolicyRole, policies: readonly CompiledPolicy[] | undefin
 export function evaluate(req: AuthzRequest, set: PolicySet): Decision {
   const actionLower = req.action.toLowerCase();
   const hits: Hit[] = [];
-  collect('identity', set.identity, req, actionLower, hits);
-  collect('boundary', set.boundary === undefined ? undefined : [set.boundary], req, actionLower, hits);
-  collect('session', set.session, req, actionLower, hits);
-  collect('resource', set.resource, req, actionLower, hits);
+  const bounded = set.boundary !== undefined;
+  collect('identity', set.identity, req, actionLower, bounded, hits);
+  collect('boundary', set.boundary === undefined ? undefined : [set.boundary], req, actionLower, bounded, hits);
+  collect('session', set.session, req, actionLower, bounded, hits);
+  collect('resource', set.resource, req, actionLower, bounded, hits);
 
   const denies = hits.filter((h) => h.m.effect === 'Deny');
   if (denies.length > 0) {
@@ -104,6 +108,9 @@ export function evaluate(req: AuthzRequest, set: PolicySet): Decision {
   const used = (...groups: Hit[][]) => groups.flat().map((h) => h.m);
 
   if (sameAccount) {
+    // The root user of an account may do anything in it that nothing explicitly denies.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
+    if (req.principal.kind === 'root') return { decision: 'allowed', matched: [], reason: 'allow:root' };
     // A resource policy that names the principal (or everyone) grants by itself.
     const direct = resource.filter((h) => h.principal !== 'account');
     if (direct.length > 0) {

@@ -112,21 +112,24 @@ export function compileTokens(tokens: readonly Token[], ignoreCase: boolean): (v
  * own (a wildcard there never crosses a `:`), the resource part may hold colons and slashes.
  * A pattern that is not an ARN (`*`) matches as a plain wildcard.
  */
-export function compileArnTokens(tokens: readonly Token[], ignoreCase = false): (value: string) => boolean {
+export function compileArnTokens(tokens: readonly Token[], ignoreCase = false, resource = false): (value: string) => boolean {
   const first = tokens[0];
   if (first === undefined || first.kind !== 'text' || !first.text.startsWith('arn:')) return compileTokens(tokens, ignoreCase);
+  // In a Resource element a `*` that ends the pattern also spans the colons after it
+  // (`arn:aws:sqs:us-east-2:*` covers every queue there); in ArnLike it stays in its part.
+  const openEnd = resource && tokens[tokens.length - 1]!.kind === 'star';
   let colons = 0;
   let src = '';
-  for (const t of tokens) {
+  tokens.forEach((t, i) => {
     if (t.kind === 'text') {
       for (const ch of t.text) {
         if (ch === ':') colons++;
         src += escapeRegex(ch);
       }
-    } else if (t.kind === 'star') src += colons < 5 ? '[^:]*' : '.*';
+    } else if (t.kind === 'star') src += colons < 5 && !(openEnd && i === tokens.length - 1) ? '[^:]*' : '.*';
     else if (t.kind === 'one') src += colons < 5 ? '[^:]' : '.';
-  }
-  if (colons < 5) return () => false; // not a complete ARN pattern
+  });
+  if (colons < 5 && !openEnd) return () => false; // not a complete ARN pattern
   const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
   return (v) => re.test(v);
 }
@@ -176,7 +179,7 @@ function glob(pat: readonly number[], ps: number, pe: number, value: string, vs:
  * RegExp (which would cost more than the match). `arn`: the first five colon-separated parts
  * are matched one by one, as compileArnTokens does.
  */
-export function matchResolved(tokens: readonly Token[], value: string, ignoreCase: boolean, arn: boolean): boolean {
+export function matchResolved(tokens: readonly Token[], value: string, ignoreCase: boolean, arn: boolean, resource = false): boolean {
   const pat = codes(tokens, ignoreCase);
   const v = ignoreCase ? value.toLowerCase() : value;
   if (!arn || pat.length < 4 || String.fromCharCode(...pat.slice(0, 4).map((c) => Math.max(c, 0))) !== 'arn:') {
@@ -186,6 +189,8 @@ export function matchResolved(tokens: readonly Token[], value: string, ignoreCas
   let vs = 0;
   for (let part = 0; part < 5; part++) {
     const pe = pat.indexOf(0x3a, ps);
+    // A Resource pattern that ends in `*` before its last colon: the rest is open (see compileArnTokens).
+    if (pe < 0 && resource && pat[pat.length - 1] === STAR) return glob(pat, ps, pat.length, v, vs, v.length);
     const ve = v.indexOf(':', vs);
     if (pe < 0 || ve < 0) return false;
     if (!glob(pat, ps, pe, v, vs, ve)) return false;

@@ -40,7 +40,7 @@ export interface LastUse {
   readonly region: string;
 }
 
-export interface Store {
+export interface Store extends IamStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Cheap round trip for readiness. */
   ping(): Promise<void>;
@@ -68,4 +68,112 @@ export interface Store {
 /** Thrown for a create that collides with an existing entity. */
 export class AlreadyExistsError extends Error {
   override readonly name = 'AlreadyExistsError';
+}
+
+// ---------------------------------------------------------------- IAM policies
+
+/** Who a policy is attached to or embedded in. */
+export type PolicyOwnerType = 'user' | 'group' | 'role';
+
+export interface PolicyOwner {
+  readonly type: PolicyOwnerType;
+  /** The owner's unique id: AIDA… for users, AGPA… for groups, AROA… for roles. */
+  readonly id: string;
+}
+
+export interface ManagedPolicy {
+  /** `aws` for the pre-created AWS-managed policies, else the owning account. */
+  readonly accountId: string;
+  readonly policyName: string;
+  /** ANPA… */
+  readonly policyId: string;
+  readonly path: string;
+  readonly arn: string;
+  readonly description: string;
+  readonly defaultVersionId: string;
+  readonly attachmentCount: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface PolicyVersion {
+  readonly versionId: string;
+  readonly document: string;
+  readonly isDefault: boolean;
+  readonly createdAt: number;
+}
+
+export interface InlinePolicy {
+  readonly policyName: string;
+  readonly document: string;
+}
+
+/** Everything the authorizer needs about one principal's policies, read in one go. */
+export interface PrincipalPolicies {
+  readonly inline: readonly InlinePolicy[];
+  /** Attached managed policies with their default version. */
+  readonly managed: readonly { readonly arn: string; readonly versionId: string; readonly document: string }[];
+  /** The permissions boundary's default version, when one is set. */
+  readonly boundary: { readonly arn: string; readonly versionId: string; readonly document: string } | undefined;
+}
+
+/** A create that would pass an IAM quota (two access keys per user, five policy versions…). */
+export class LimitExceededError extends Error {
+  override readonly name = 'LimitExceededError';
+}
+
+/** A delete that must wait until what depends on the entity is gone. */
+export class DeleteConflictError extends Error {
+  override readonly name = 'DeleteConflictError';
+}
+
+/** The entity a change refers to does not exist. */
+export class NoSuchEntityError extends Error {
+  override readonly name = 'NoSuchEntityError';
+}
+
+/**
+ * IAM's entities beyond users and keys. Every method that changes something is atomic (one
+ * transaction) and checks IAM's quotas and conflicts itself, so two requests racing cannot
+ * break them.
+ */
+export interface IamStore {
+  listUsers(accountId: string, pathPrefix: string): Promise<User[]>;
+  /** Refuses with DeleteConflictError while the user has access keys, inline or attached policies. */
+  deleteUser(accountId: string, userName: string): Promise<void>;
+  /** ARN of the user's permissions boundary, or undefined. */
+  getUserBoundary(userId: string): Promise<string | undefined>;
+  setUserBoundary(userId: string, policyArn: string | undefined): Promise<void>;
+
+  /** Creates a key unless the user already has `maxPerUser` (LimitExceededError). */
+  createAccessKeyLimited(key: Omit<AccessKeyWithSecret, 'lastUsed'>, maxPerUser: number): Promise<void>;
+  deleteAccessKey(accessKeyId: string): Promise<void>;
+
+  /** Creates the policy with `document` as v1, the default. */
+  createManagedPolicy(policy: Omit<ManagedPolicy, 'defaultVersionId' | 'attachmentCount' | 'updatedAt'>, document: string): Promise<ManagedPolicy>;
+  getManagedPolicy(arn: string): Promise<ManagedPolicy | undefined>;
+  /** `scope`: `All`, `AWS` (AWS-managed) or `Local` (the account's own); `onlyAttached` as IAM's ListPolicies. */
+  listManagedPolicies(accountId: string, scope: 'All' | 'AWS' | 'Local', onlyAttached: boolean, pathPrefix: string): Promise<ManagedPolicy[]>;
+  /** Refuses with DeleteConflictError while attached anywhere or while it has versions besides the default. */
+  deleteManagedPolicy(arn: string): Promise<void>;
+  /** Adds v(N+1), at most `maxVersions` versions (LimitExceededError); optionally the new default. */
+  createPolicyVersion(arn: string, document: string, setAsDefault: boolean, maxVersions: number): Promise<PolicyVersion>;
+  getPolicyVersion(arn: string, versionId: string): Promise<PolicyVersion | undefined>;
+  listPolicyVersions(arn: string): Promise<PolicyVersion[]>;
+  setDefaultPolicyVersion(arn: string, versionId: string): Promise<void>;
+  /** Refuses with DeleteConflictError for the default version. */
+  deletePolicyVersion(arn: string, versionId: string): Promise<void>;
+
+  /** Attaching twice is not an error; at most `maxAttached` per owner (LimitExceededError). */
+  attachPolicy(owner: PolicyOwner, arn: string, maxAttached: number): Promise<void>;
+  detachPolicy(owner: PolicyOwner, arn: string): Promise<void>;
+  listAttachedPolicies(owner: PolicyOwner): Promise<ManagedPolicy[]>;
+
+  putInlinePolicy(owner: PolicyOwner, policyName: string, document: string): Promise<void>;
+  getInlinePolicy(owner: PolicyOwner, policyName: string): Promise<InlinePolicy | undefined>;
+  listInlinePolicies(owner: PolicyOwner): Promise<InlinePolicy[]>;
+  deleteInlinePolicy(owner: PolicyOwner, policyName: string): Promise<void>;
+
+  /** A user's inline and attached policies and boundary, with each managed policy's default version. */
+  principalPolicies(userId: string): Promise<PrincipalPolicies>;
 }

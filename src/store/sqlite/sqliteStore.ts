@@ -6,8 +6,9 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Sealer } from '../seal.js';
 import {
-  type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, type LastUse,
-  type Store, type User,
+  type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError,
+  type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner,
+  type PolicyVersion, type PrincipalPolicies, type Store, type User,
 } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -31,11 +32,93 @@ interface UserRow {
   created_at: number;
 }
 
+interface PolicyRow {
+  policy_id: string;
+  account_id: string;
+  policy_name: string;
+  path: string;
+  arn: string;
+  description: string;
+  default_version_id: string;
+  next_version: number;
+  created_at: number;
+  updated_at: number;
+  attachment_count: number;
+}
+
+interface VersionRow {
+  version_id: string;
+  document: string;
+  is_default: number;
+  created_at: number;
+}
+
+interface InlineRow {
+  policy_name: string;
+  document: string;
+}
+
+interface DefaultVersionRow {
+  arn: string;
+  version_id: string;
+  document: string;
+}
+
+const USER_COLUMNS = 'account_id, user_name, user_id, path, created_at';
+
 const KEY_COLUMNS = `k.access_key_id, u.account_id, u.user_name, k.status, k.secret_sealed, k.created_at,
   k.last_used_at, k.last_used_service, k.last_used_region`;
 
+const POLICY_COLUMNS = `p.policy_id, p.account_id, p.policy_name, p.path, p.arn, p.description, p.default_version_id,
+  p.next_version, p.created_at, p.updated_at,
+  (SELECT COUNT(*) FROM policy_attachments a WHERE a.policy_id = p.policy_id) AS attachment_count`;
+
+/** Managed policies in list order: by name (as IAM compares names, ignoring case), then ARN. */
+const POLICY_ORDER = 'ORDER BY p.policy_name_lower, p.arn';
+
+/** A policy version `v` with its policy `p`. */
+const VERSION_COLUMNS = 'v.version_id, v.document, v.version_id = p.default_version_id AS is_default, v.created_at';
+
+/** The default version `v` of policy `p`. */
+const JOIN_DEFAULT_VERSION = 'JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version_id';
+
+/** `column` starts with the bound prefix (LIKE would ignore case and read `_` and `%` as wildcards). */
+const startsWith = (column: string): string => `instr(${column}, ?) = 1`;
+
 function toUser(r: UserRow): User {
   return { accountId: r.account_id, userName: r.user_name, userId: r.user_id, path: r.path, createdAt: r.created_at };
+}
+
+function toPolicy(r: PolicyRow): ManagedPolicy {
+  return {
+    accountId: r.account_id,
+    policyName: r.policy_name,
+    policyId: r.policy_id,
+    path: r.path,
+    arn: r.arn,
+    description: r.description,
+    defaultVersionId: r.default_version_id,
+    attachmentCount: r.attachment_count,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toVersion(r: VersionRow): PolicyVersion {
+  return { versionId: r.version_id, document: r.document, isDefault: r.is_default === 1, createdAt: r.created_at };
+}
+
+function toInline(r: InlineRow): InlinePolicy {
+  return { policyName: r.policy_name, document: r.document };
+}
+
+function toDefaultVersion(r: DefaultVersionRow): NonNullable<PrincipalPolicies['boundary']> {
+  return { arn: r.arn, versionId: r.version_id, document: r.document };
+}
+
+/** IAM's quota name for an owner type: PoliciesPerUser, PoliciesPerGroup, PoliciesPerRole. */
+function attachmentQuota(owner: PolicyOwner): string {
+  return `PoliciesPer${owner.type.charAt(0).toUpperCase()}${owner.type.slice(1)}`;
 }
 
 function toKey(r: KeyRow): AccessKey {
@@ -134,28 +217,17 @@ export class SqliteStore implements Store {
   }
 
   async getUser(accountId: string, userName: string): Promise<User | undefined> {
-    const r = this.#db
-      .prepare('SELECT account_id, user_name, user_id, path, created_at FROM users WHERE account_id = ? AND user_name_lower = ?')
-      .get(accountId, userName.toLowerCase()) as UserRow | undefined;
+    const r = this.#userRow(accountId, userName);
     return r && toUser(r);
   }
 
   async getUserById(userId: string): Promise<User | undefined> {
-    const r = this.#db.prepare('SELECT account_id, user_name, user_id, path, created_at FROM users WHERE user_id = ?').get(userId) as UserRow | undefined;
+    const r = this.#db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`).get(userId) as UserRow | undefined;
     return r && toUser(r);
   }
 
   async createAccessKey(k: Omit<AccessKeyWithSecret, 'lastUsed'>): Promise<void> {
-    const user = await this.getUser(k.accountId, k.userName);
-    if (user === undefined) throw new Error(`no user ${k.userName} in account ${k.accountId}`);
-    try {
-      this.#db
-        .prepare('INSERT INTO access_keys (access_key_id, user_id, status, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(k.accessKeyId, user.userId, k.status, this.#sealer.seal(k.secretAccessKey, k.accessKeyId), k.createdAt);
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new AlreadyExistsError(`access key ${k.accessKeyId} already exists`);
-      throw e;
-    }
+    this.#insertKey(this.#requireUser(k.accountId, k.userName).user_id, k);
   }
 
   async getAccessKey(accessKeyId: string): Promise<AccessKeyWithSecret | undefined> {
@@ -186,5 +258,319 @@ export class SqliteStore implements Store {
     this.#db.transaction(() => {
       for (const [id, u] of uses) stmt.run(u.at, u.service, u.region, id, u.at);
     })();
+  }
+
+  // ---------------------------------------------------------------- IAM: users and keys
+
+  async listUsers(accountId: string, pathPrefix: string): Promise<User[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND ${startsWith('path')} ORDER BY user_name_lower`)
+      .all(accountId, pathPrefix) as UserRow[];
+    return rows.map(toUser);
+  }
+
+  async deleteUser(accountId: string, userName: string): Promise<void> {
+    this.#write(() => {
+      const u = this.#requireUser(accountId, userName);
+      const owner: PolicyOwner = { type: 'user', id: u.user_id };
+      if (this.#count('SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.user_id) > 0) {
+        throw new DeleteConflictError('Cannot delete entity, must delete access keys first.');
+      }
+      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#db.prepare('DELETE FROM users WHERE user_id = ?').run(u.user_id);
+    });
+  }
+
+  async getUserBoundary(userId: string): Promise<string | undefined> {
+    const arn = this.#db.prepare('SELECT permissions_boundary FROM users WHERE user_id = ?').pluck().get(userId) as string | null | undefined;
+    return arn ?? undefined;
+  }
+
+  async setUserBoundary(userId: string, policyArn: string | undefined): Promise<void> {
+    this.#write(() => {
+      if (policyArn !== undefined) this.#requirePolicy(policyArn);
+      const { changes } = this.#db.prepare('UPDATE users SET permissions_boundary = ? WHERE user_id = ?').run(policyArn ?? null, userId);
+      if (changes === 0) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
+    });
+  }
+
+  async createAccessKeyLimited(k: Omit<AccessKeyWithSecret, 'lastUsed'>, maxPerUser: number): Promise<void> {
+    this.#write(() => {
+      const u = this.#requireUser(k.accountId, k.userName);
+      if (this.#count('SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.user_id) >= maxPerUser) {
+        throw new LimitExceededError(`Cannot exceed quota for AccessKeysPerUser: ${maxPerUser}`);
+      }
+      this.#insertKey(u.user_id, k);
+    });
+  }
+
+  async deleteAccessKey(accessKeyId: string): Promise<void> {
+    const { changes } = this.#db.prepare('DELETE FROM access_keys WHERE access_key_id = ?').run(accessKeyId);
+    if (changes === 0) throw new NoSuchEntityError(`The Access Key with id ${accessKeyId} cannot be found.`);
+  }
+
+  // ---------------------------------------------------------------- IAM: managed policies
+
+  async createManagedPolicy(
+    policy: Omit<ManagedPolicy, 'defaultVersionId' | 'attachmentCount' | 'updatedAt'>,
+    document: string,
+  ): Promise<ManagedPolicy> {
+    return this.#write(() => {
+      try {
+        this.#db
+          .prepare(`INSERT INTO managed_policies (policy_id, account_id, policy_name, policy_name_lower, path, arn, description,
+                      default_version_id, next_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'v1', 2, ?, ?)`)
+          .run(policy.policyId, policy.accountId, policy.policyName, policy.policyName.toLowerCase(), policy.path, policy.arn,
+            policy.description, policy.createdAt, policy.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`A policy called ${policy.policyName} already exists. Duplicate names are not allowed.`);
+        throw e;
+      }
+      this.#insertVersion(policy.policyId, 'v1', document, policy.createdAt);
+      return toPolicy(this.#requirePolicy(policy.arn));
+    });
+  }
+
+  async getManagedPolicy(arn: string): Promise<ManagedPolicy | undefined> {
+    const r = this.#policyRow(arn);
+    return r && toPolicy(r);
+  }
+
+  async listManagedPolicies(accountId: string, scope: 'All' | 'AWS' | 'Local', onlyAttached: boolean, pathPrefix: string): Promise<ManagedPolicy[]> {
+    // The accounts a scope covers, as the two values of `account_id IN (?, ?)`.
+    const accounts = { All: ['aws', accountId], AWS: ['aws', 'aws'], Local: [accountId, accountId] }[scope];
+    const rows = this.#db
+      .prepare(`SELECT ${POLICY_COLUMNS} FROM managed_policies p
+                WHERE p.account_id IN (?, ?) AND ${startsWith('p.path')}
+                  AND (? = 0 OR EXISTS (SELECT 1 FROM policy_attachments a WHERE a.policy_id = p.policy_id))
+                ${POLICY_ORDER}`)
+      .all(...accounts, pathPrefix, onlyAttached ? 1 : 0) as PolicyRow[];
+    return rows.map(toPolicy);
+  }
+
+  async deleteManagedPolicy(arn: string): Promise<void> {
+    this.#write(() => {
+      const p = this.#requirePolicy(arn);
+      if (p.attachment_count > 0) throw new DeleteConflictError('Cannot delete a policy attached to entities.');
+      if (this.#count('SELECT COUNT(*) FROM users WHERE permissions_boundary = ?', arn) > 0) {
+        throw new DeleteConflictError('Cannot delete a policy used as a permissions boundary.');
+      }
+      if (this.#versionCount(p.policy_id) > 1) {
+        throw new DeleteConflictError('This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions. The default version is deleted with the policy.');
+      }
+      this.#db.prepare('DELETE FROM managed_policies WHERE policy_id = ?').run(p.policy_id); // and its version, by cascade
+    });
+  }
+
+  async createPolicyVersion(arn: string, document: string, setAsDefault: boolean, maxVersions: number): Promise<PolicyVersion> {
+    return this.#write(() => {
+      const p = this.#requirePolicy(arn);
+      if (this.#versionCount(p.policy_id) >= maxVersions) throw new LimitExceededError(`Cannot exceed quota for PolicyVersionsPerPolicy: ${maxVersions}`);
+      const versionId = `v${p.next_version}`;
+      const now = Date.now();
+      this.#insertVersion(p.policy_id, versionId, document, now);
+      this.#db.prepare('UPDATE managed_policies SET next_version = next_version + 1, updated_at = ? WHERE policy_id = ?').run(now, p.policy_id);
+      if (setAsDefault) this.#setDefault(p.policy_id, versionId);
+      return { versionId, document, isDefault: setAsDefault, createdAt: now };
+    });
+  }
+
+  async getPolicyVersion(arn: string, versionId: string): Promise<PolicyVersion | undefined> {
+    const r = this.#db
+      .prepare(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
+                WHERE p.arn = ? AND v.version_id = ?`)
+      .get(arn, versionId) as VersionRow | undefined;
+    return r && toVersion(r);
+  }
+
+  /** Newest first, as IAM lists them; empty for an unknown policy (a policy always has a version). */
+  async listPolicyVersions(arn: string): Promise<PolicyVersion[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
+                WHERE p.arn = ? ORDER BY CAST(substr(v.version_id, 2) AS INTEGER) DESC`)
+      .all(arn) as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  async setDefaultPolicyVersion(arn: string, versionId: string): Promise<void> {
+    this.#write(() => {
+      const p = this.#requirePolicy(arn);
+      this.#requireVersion(p, versionId);
+      this.#setDefault(p.policy_id, versionId);
+    });
+  }
+
+  async deletePolicyVersion(arn: string, versionId: string): Promise<void> {
+    this.#write(() => {
+      const p = this.#requirePolicy(arn);
+      this.#requireVersion(p, versionId);
+      if (p.default_version_id === versionId) throw new DeleteConflictError('Cannot delete the default version of a policy.');
+      this.#db.prepare('DELETE FROM policy_versions WHERE policy_id = ? AND version_id = ?').run(p.policy_id, versionId);
+    });
+  }
+
+  // ---------------------------------------------------------------- IAM: attachments and inline policies
+
+  async attachPolicy(owner: PolicyOwner, arn: string, maxAttached: number): Promise<void> {
+    this.#write(() => {
+      const p = this.#requirePolicy(arn);
+      this.#requireOwner(owner);
+      const attached = this.#count('SELECT COUNT(*) FROM policy_attachments WHERE owner_type = ? AND owner_id = ? AND policy_id = ?', owner.type, owner.id, p.policy_id);
+      if (attached > 0) return;
+      if (this.#attachedCount(owner) >= maxAttached) throw new LimitExceededError(`Cannot exceed quota for ${attachmentQuota(owner)}: ${maxAttached}`);
+      this.#db.prepare('INSERT INTO policy_attachments (owner_type, owner_id, policy_id) VALUES (?, ?, ?)').run(owner.type, owner.id, p.policy_id);
+    });
+  }
+
+  async detachPolicy(owner: PolicyOwner, arn: string): Promise<void> {
+    const { changes } = this.#db
+      .prepare(`DELETE FROM policy_attachments WHERE owner_type = ? AND owner_id = ?
+                AND policy_id = (SELECT policy_id FROM managed_policies WHERE arn = ?)`)
+      .run(owner.type, owner.id, arn);
+    if (changes === 0) throw new NoSuchEntityError(`Policy ${arn} was not found.`);
+  }
+
+  async listAttachedPolicies(owner: PolicyOwner): Promise<ManagedPolicy[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${POLICY_COLUMNS} FROM policy_attachments x JOIN managed_policies p ON p.policy_id = x.policy_id
+                WHERE x.owner_type = ? AND x.owner_id = ? ${POLICY_ORDER}`)
+      .all(owner.type, owner.id) as PolicyRow[];
+    return rows.map(toPolicy);
+  }
+
+  async putInlinePolicy(owner: PolicyOwner, policyName: string, document: string): Promise<void> {
+    this.#write(() => {
+      this.#requireOwner(owner);
+      this.#db
+        .prepare(`INSERT INTO inline_policies (owner_type, owner_id, policy_name, document) VALUES (?, ?, ?, ?)
+                  ON CONFLICT (owner_type, owner_id, policy_name) DO UPDATE SET document = excluded.document`)
+        .run(owner.type, owner.id, policyName, document);
+    });
+  }
+
+  async getInlinePolicy(owner: PolicyOwner, policyName: string): Promise<InlinePolicy | undefined> {
+    const r = this.#db
+      .prepare('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
+      .get(owner.type, owner.id, policyName) as InlineRow | undefined;
+    return r && toInline(r);
+  }
+
+  async listInlinePolicies(owner: PolicyOwner): Promise<InlinePolicy[]> {
+    return this.#inline(owner);
+  }
+
+  async deleteInlinePolicy(owner: PolicyOwner, policyName: string): Promise<void> {
+    const { changes } = this.#db
+      .prepare('DELETE FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
+      .run(owner.type, owner.id, policyName);
+    if (changes === 0) throw new NoSuchEntityError(`The ${owner.type} policy with name ${policyName} cannot be found.`);
+  }
+
+  async principalPolicies(userId: string): Promise<PrincipalPolicies> {
+    // One read transaction: one snapshot, so a policy change half-seen is impossible.
+    return this.#db.transaction((): PrincipalPolicies => {
+      const managed = this.#db
+        .prepare(`SELECT p.arn, v.version_id, v.document FROM policy_attachments x
+                  JOIN managed_policies p ON p.policy_id = x.policy_id ${JOIN_DEFAULT_VERSION}
+                  WHERE x.owner_type = 'user' AND x.owner_id = ? ${POLICY_ORDER}`)
+        .all(userId) as DefaultVersionRow[];
+      const boundary = this.#db
+        .prepare(`SELECT p.arn, v.version_id, v.document FROM users u
+                  JOIN managed_policies p ON p.arn = u.permissions_boundary ${JOIN_DEFAULT_VERSION}
+                  WHERE u.user_id = ?`)
+        .get(userId) as DefaultVersionRow | undefined;
+      return {
+        inline: this.#inline({ type: 'user', id: userId }),
+        managed: managed.map(toDefaultVersion),
+        boundary: boundary && toDefaultVersion(boundary),
+      };
+    })();
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /**
+   * Runs `fn` as one write transaction. BEGIN IMMEDIATE takes the write lock before the first
+   * read, so the checks in `fn` hold until commit, and another connection waits (busy_timeout)
+   * instead of failing when its snapshot goes stale.
+   */
+  #write<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  #count(sql: string, ...params: unknown[]): number {
+    return this.#db.prepare(sql).pluck().get(...params) as number;
+  }
+
+  #userRow(accountId: string, userName: string): UserRow | undefined {
+    return this.#db
+      .prepare(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND user_name_lower = ?`)
+      .get(accountId, userName.toLowerCase()) as UserRow | undefined;
+  }
+
+  #requireUser(accountId: string, userName: string): UserRow {
+    const u = this.#userRow(accountId, userName);
+    if (u === undefined) throw new NoSuchEntityError(`The user with name ${userName} cannot be found.`);
+    return u;
+  }
+
+  /** Users are checked; groups and roles have no table yet. */
+  #requireOwner(owner: PolicyOwner): void {
+    if (owner.type === 'user' && this.#count('SELECT COUNT(*) FROM users WHERE user_id = ?', owner.id) === 0) {
+      throw new NoSuchEntityError(`The user with id ${owner.id} cannot be found.`);
+    }
+  }
+
+  #insertKey(userId: string, k: Omit<AccessKeyWithSecret, 'lastUsed'>): void {
+    try {
+      this.#db
+        .prepare('INSERT INTO access_keys (access_key_id, user_id, status, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(k.accessKeyId, userId, k.status, this.#sealer.seal(k.secretAccessKey, k.accessKeyId), k.createdAt);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new AlreadyExistsError(`access key ${k.accessKeyId} already exists`);
+      throw e;
+    }
+  }
+
+  #policyRow(arn: string): PolicyRow | undefined {
+    return this.#db.prepare(`SELECT ${POLICY_COLUMNS} FROM managed_policies p WHERE p.arn = ?`).get(arn) as PolicyRow | undefined;
+  }
+
+  #requirePolicy(arn: string): PolicyRow {
+    const p = this.#policyRow(arn);
+    if (p === undefined) throw new NoSuchEntityError(`Policy ${arn} does not exist or is not attachable.`);
+    return p;
+  }
+
+  #requireVersion(p: PolicyRow, versionId: string): void {
+    if (this.#count('SELECT COUNT(*) FROM policy_versions WHERE policy_id = ? AND version_id = ?', p.policy_id, versionId) === 0) {
+      throw new NoSuchEntityError(`Policy ${p.arn} version ${versionId} does not exist or is not attachable.`);
+    }
+  }
+
+  #versionCount(policyId: string): number {
+    return this.#count('SELECT COUNT(*) FROM policy_versions WHERE policy_id = ?', policyId);
+  }
+
+  #insertVersion(policyId: string, versionId: string, document: string, createdAt: number): void {
+    this.#db
+      .prepare('INSERT INTO policy_versions (policy_id, version_id, document, created_at) VALUES (?, ?, ?, ?)')
+      .run(policyId, versionId, document, createdAt);
+  }
+
+  #setDefault(policyId: string, versionId: string): void {
+    this.#db.prepare('UPDATE managed_policies SET default_version_id = ? WHERE policy_id = ?').run(versionId, policyId);
+  }
+
+  #attachedCount(owner: PolicyOwner): number {
+    return this.#count('SELECT COUNT(*) FROM policy_attachments WHERE owner_type = ? AND owner_id = ?', owner.type, owner.id);
+  }
+
+  #inline(owner: PolicyOwner): InlinePolicy[] {
+    const rows = this.#db
+      .prepare('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? ORDER BY policy_name')
+      .all(owner.type, owner.id) as InlineRow[];
+    return rows.map(toInline);
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * Authorization of every request: the principal's policies from the store (kept in memory for
+ * at most `ttlMs`, like credentials), compiled once per policy version, then `evaluate`.
+ */
+import { createHash } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { PortcullisError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import { PolicyCache, type CompiledPolicy } from '../iam/compile.js';
+import type { RequestContext } from '../iam/context.js';
+import { evaluate, type Decision, type PolicySet } from '../iam/evaluate.js';
+import type { Store } from '../store/types.js';
+
+export class Authorizer {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #compiled = new PolicyCache();
+  #sets = new Map<string, { at: number; set: Promise<PolicySet> }>();
+
+  constructor(store: Store, clock: Clock, ttlMs = 1000) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** Policies changed on this node: forget every principal's set at once. */
+  invalidate(): void {
+    this.#sets = new Map();
+  }
+
+  async authorize(principal: Principal, action: string, resource: string, context: RequestContext): Promise<Decision> {
+    const set = await this.#policySet(principal);
+    return evaluate({ principal: { kind: 'user', arn: principal.arn, accountId: principal.accountId }, action, resource, context }, set);
+  }
+
+  #policySet(principal: Principal): Promise<PolicySet> {
+    const hit = this.#sets.get(principal.userId);
+    if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.set;
+    const set = this.#load(principal.userId);
+    if (this.#sets.size >= 10_000) this.#sets = new Map();
+    this.#sets.set(principal.userId, { at: this.#clock(), set });
+    set.catch(() => this.#sets.delete(principal.userId));
+    return set;
+  }
+
+  async #load(userId: string): Promise<PolicySet> {
+    const p = await this.#store.principalPolicies(userId);
+    // Ids change whenever the text can: managed versions never change, inline ones are hashed.
+    const inline = p.inline.map((x) => this.#compile(`inline:${userId}:${x.policyName}:${digest(x.document)}`, x.document));
+    const managed = p.managed.map((x) => this.#compile(`${x.arn}@${x.versionId}`, x.document));
+    const boundary = p.boundary === undefined ? undefined : this.#compile(`${p.boundary.arn}@${p.boundary.versionId}`, p.boundary.document);
+    return { identity: [...inline, ...managed], boundary };
+  }
+
+  #compile(id: string, text: string): CompiledPolicy {
+    return this.#compiled.get(id, text, 'identity');
+  }
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 16);
+}
+
+/** AccessDenied as IAM words it: who, what, on which resource, and which kind of policy said no. */
+export function accessDenied(principalArn: string, action: string, resource: string, d: Decision): PortcullisError {
+  const why = d.decision === 'explicitDeny'
+    ? `with an explicit deny in ${d.reason.endsWith('boundary') ? 'a permissions boundary' : d.reason.endsWith('session') ? 'a session policy' : d.reason.endsWith('resource') ? 'a resource-based policy' : 'an identity-based policy'}`
+    : d.reason === 'implicit-deny:boundary' ? `because no permissions boundary allows the ${action} action`
+    : d.reason === 'implicit-deny:session' ? `because no session policy allows the ${action} action`
+    : `because no identity-based policy allows the ${action} action`;
+  return new PortcullisError('AccessDenied', `User: ${principalArn} is not authorized to perform: ${action} on resource: ${resource} ${why}`);
+}
