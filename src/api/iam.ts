@@ -4,155 +4,19 @@
  * https://docs.aws.amazon.com/IAM/latest/APIReference/
  */
 import { PortcullisError } from '../core/errors.js';
-import { newAccessKeyId, newSecretAccessKey, newUserId, newPolicyId } from '../core/ids.js';
+import { newAccessKeyId, newPolicyId, newSecretAccessKey, newUserId } from '../core/ids.js';
 import { userArn } from '../core/principal.js';
-import { parsePolicy, policySize } from '../iam/document.js';
+import type { User } from '../store/types.js';
 import {
-  AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type AccessKey, type ManagedPolicy,
-  type PolicyOwner, type PolicyVersion, type User,
-} from '../store/types.js';
+  asOwner, checkDocument, checkName, checkPath, IAM_LIMITS, iso, keyXml, ownKey, paginate, policy, policyXml, store,
+  targetUser, user, userXml, versionXml,
+} from './iamShared.js';
+import { requestTagKeys, tagsParam, TAGS_PER_ENTITY } from './iamGroupsRoles.js';
+import { ownerPolicyActions } from './iamOwnerPolicies.js';
+import { param, required } from './query.js';
 import type { ApiContext, QueryAction } from './sts.js';
-import { param, required, type XmlNode } from './query.js';
 
-export const IAM_XMLNS = 'https://iam.amazonaws.com/doc/2010-05-08/';
-export const IAM_VERSION = '2010-05-08';
-
-/** IAM quotas. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html */
-export const IAM_LIMITS = {
-  accessKeysPerUser: 2,
-  versionsPerPolicy: 5,
-  attachedPoliciesPerUser: 10,
-  managedPolicySize: 6144,
-  userInlinePoliciesSize: 2048,
-} as const;
-
-// ---------------------------------------------------------------- parameters
-
-const NAME = /^[\w+=,.@-]+$/;
-
-function checkName(value: string, what: string, max: number): string {
-  if (value.length > max || !NAME.test(value)) {
-    throw new PortcullisError('ValidationError', `1 validation error detected: Value '${value.slice(0, 140)}' at '${what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+ and have length at most ${max}`);
-  }
-  return value;
-}
-
-function checkPath(value: string | undefined): string {
-  const path = value ?? '/';
-  if (path.length > 512 || !/^\/([\x21-\x7e]*\/)?$/.test(path)) {
-    throw new PortcullisError('ValidationError', `The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.`);
-  }
-  return path;
-}
-
-/** Validates a policy document and IAM's size quota for it. */
-function checkDocument(text: string, limit: number, quota: string): string {
-  parsePolicy(text, 'identity');
-  if (policySize(text) > limit) throw new PortcullisError('LimitExceeded', `Cannot exceed quota for ${quota}: ${limit}`);
-  return text;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** IAM lists: Marker is the position to go on from, MaxItems at most 1000 (default 100). */
-function paginate<T>(items: readonly T[], p: ReadonlyMap<string, string>): { page: T[]; more: XmlNode } {
-  const max = param(p, 'MaxItems') === undefined ? 100 : Number(param(p, 'MaxItems'));
-  if (!Number.isInteger(max) || max < 1 || max > 1000) throw new PortcullisError('ValidationError', 'MaxItems must be between 1 and 1000');
-  const marker = param(p, 'Marker');
-  const start = marker === undefined ? 0 : Number(Buffer.from(marker, 'base64url').toString('utf8'));
-  if (!Number.isInteger(start) || start < 0 || start > items.length) throw new PortcullisError('InvalidInput', 'The Marker is not one this endpoint issued.');
-  const page = items.slice(start, start + max);
-  const truncated = start + max < items.length;
-  return { page, more: truncated ? { IsTruncated: true, Marker: Buffer.from(String(start + max)).toString('base64url') } : { IsTruncated: false } };
-}
-
-// ---------------------------------------------------------------- store errors
-
-/** Runs a store call, turning its typed errors into IAM's. */
-async function store<T>(call: Promise<T>, messages: { notFound?: string; exists?: string; conflict?: string; limit?: string } = {}): Promise<T> {
-  try {
-    return await call;
-  } catch (e) {
-    if (e instanceof NoSuchEntityError) throw new PortcullisError('NoSuchEntity', messages.notFound ?? e.message);
-    if (e instanceof AlreadyExistsError) throw new PortcullisError('EntityAlreadyExists', messages.exists ?? e.message);
-    if (e instanceof DeleteConflictError) throw new PortcullisError('DeleteConflict', messages.conflict ?? e.message);
-    if (e instanceof LimitExceededError) throw new PortcullisError('LimitExceeded', messages.limit ?? e.message);
-    throw e;
-  }
-}
-
-// ---------------------------------------------------------------- shapes
-
-function userXml(u: User, boundary?: string): XmlNode {
-  return {
-    Path: u.path,
-    UserName: u.userName,
-    UserId: u.userId,
-    Arn: userArn(u.accountId, u.path, u.userName),
-    CreateDate: iso(u.createdAt),
-    PermissionsBoundary: boundary === undefined ? undefined : { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: boundary },
-  };
-}
-
-function keyXml(k: AccessKey): XmlNode {
-  return { UserName: k.userName, AccessKeyId: k.accessKeyId, Status: k.status, CreateDate: iso(k.createdAt) };
-}
-
-function policyXml(p: ManagedPolicy): XmlNode {
-  return {
-    PolicyName: p.policyName,
-    DefaultVersionId: p.defaultVersionId,
-    PolicyId: p.policyId,
-    Path: p.path,
-    Arn: p.arn,
-    AttachmentCount: p.attachmentCount,
-    PermissionsBoundaryUsageCount: 0,
-    IsAttachable: true,
-    Description: p.description || undefined,
-    CreateDate: iso(p.createdAt),
-    UpdateDate: iso(p.updatedAt),
-  };
-}
-
-function versionXml(v: PolicyVersion, withDocument: boolean): XmlNode {
-  // IAM returns documents URL-encoded; the SDKs and the CLI decode them.
-  return { Document: withDocument ? encodeURIComponent(v.document) : undefined, VersionId: v.versionId, IsDefaultVersion: v.isDefault, CreateDate: iso(v.createdAt) };
-}
-
-// ---------------------------------------------------------------- lookups
-
-async function user(ctx: ApiContext, userName: string): Promise<User> {
-  const u = await ctx.store.getUser(ctx.principal.accountId, userName);
-  if (u === undefined) throw new PortcullisError('NoSuchEntity', `The user with name ${userName} cannot be found.`);
-  return u;
-}
-
-/** The user a request is about: `UserName`, or the caller when omitted (as IAM does). */
-async function targetUser(p: ReadonlyMap<string, string>, ctx: ApiContext): Promise<User> {
-  const name = param(p, 'UserName');
-  return user(ctx, name === undefined ? ctx.principal.userName : checkName(name, 'userName', 64));
-}
-
-async function policy(ctx: ApiContext, arn: string): Promise<ManagedPolicy> {
-  const found = await ctx.store.getManagedPolicy(arn);
-  // Another account's policies are as good as absent.
-  if (found === undefined || (found.accountId !== 'aws' && found.accountId !== ctx.principal.accountId)) {
-    throw new PortcullisError('NoSuchEntity', `Policy ${arn} does not exist or is not attachable.`);
-  }
-  return found;
-}
-
-async function ownKey(p: ReadonlyMap<string, string>, ctx: ApiContext): Promise<{ key: AccessKey; owner: User }> {
-  const owner = await targetUser(p, ctx);
-  const id = required(p, 'AccessKeyId');
-  const key = (await ctx.store.listAccessKeys(owner.accountId, owner.userName)).find((k) => k.accessKeyId === id);
-  if (key === undefined) throw new PortcullisError('NoSuchEntity', `The Access Key with id ${id} cannot be found.`);
-  return { key, owner };
-}
-
-const asOwner = (u: User): PolicyOwner => ({ type: 'user', id: u.userId });
+export { IAM_LIMITS, IAM_VERSION, IAM_XMLNS } from './iamShared.js';
 
 // ---------------------------------------------------------------- resources for authorization
 
@@ -171,13 +35,29 @@ const policyTarget = async (p: ReadonlyMap<string, string>): Promise<string> => 
 // ---------------------------------------------------------------- actions
 
 export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
+  ...ownerPolicyActions({
+    noun: 'User',
+    find: async (name, ctx) => {
+      const u = await user(ctx, name);
+      return { owner: asOwner(u), name: u.userName };
+    },
+    resource: userTarget,
+    inlineLimit: IAM_LIMITS.userInlinePoliciesSize,
+  }),
+
   CreateUser: {
     resource: userTarget,
+    context: (p) => [...requestTagKeys(p), ...(p.get('PermissionsBoundary') === undefined ? [] : [['iam:PermissionsBoundary', p.get('PermissionsBoundary')!] as const])],
     async run(p, ctx) {
       const name = checkName(required(p, 'UserName'), 'userName', 64);
       const u: User = { accountId: ctx.principal.accountId, userName: name, userId: newUserId(), path: checkPath(param(p, 'Path')), createdAt: ctx.now() };
+      const boundaryArn = param(p, 'PermissionsBoundary');
+      const boundary = boundaryArn === undefined ? undefined : (await policy(ctx, boundaryArn)).arn;
+      const tags = tagsParam(p);
       await store(ctx.store.createUser(u), { exists: `User with name ${name} already exists.` });
-      return { User: userXml(u) };
+      if (boundary !== undefined) await ctx.store.setUserBoundary(u.userId, boundary);
+      if (tags.length > 0) await store(ctx.store.tagResource('user', u.userId, tags, TAGS_PER_ENTITY));
+      return { User: { ...userXml(u, boundary), Tags: tags.length ? tags.map((t) => ({ Key: t.key, Value: t.value })) : undefined } };
     },
   },
 
@@ -270,54 +150,6 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
           ? { ServiceName: 'N/A', Region: 'N/A' }
           : { LastUsedDate: iso(used.at), ServiceName: used.service, Region: used.region },
       };
-    },
-  },
-
-  PutUserPolicy: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const name = checkName(required(p, 'PolicyName'), 'policyName', 128);
-      const document = required(p, 'PolicyDocument');
-      parsePolicy(document, 'identity');
-      // The quota is on the sum of a user's inline policies.
-      const others = (await ctx.store.listInlinePolicies(asOwner(u))).filter((x) => x.policyName !== name);
-      const total = others.reduce((n, x) => n + policySize(x.document), policySize(document));
-      if (total > IAM_LIMITS.userInlinePoliciesSize) throw new PortcullisError('LimitExceeded', `Maximum policy size of ${IAM_LIMITS.userInlinePoliciesSize} bytes exceeded for user ${u.userName}`);
-      await ctx.store.putInlinePolicy(asOwner(u), name, document);
-      ctx.policiesChanged();
-      return undefined;
-    },
-  },
-
-  GetUserPolicy: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const name = required(p, 'PolicyName');
-      const found = await ctx.store.getInlinePolicy(asOwner(u), name);
-      if (found === undefined) throw new PortcullisError('NoSuchEntity', `The user policy with name ${name} cannot be found.`);
-      return { UserName: u.userName, PolicyName: found.policyName, PolicyDocument: encodeURIComponent(found.document) };
-    },
-  },
-
-  ListUserPolicies: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const { page, more } = paginate((await ctx.store.listInlinePolicies(asOwner(u))).map((x) => x.policyName), p);
-      return { PolicyNames: page, ...more };
-    },
-  },
-
-  DeleteUserPolicy: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const name = required(p, 'PolicyName');
-      await store(ctx.store.deleteInlinePolicy(asOwner(u), name), { notFound: `The user policy with name ${name} cannot be found.` });
-      ctx.policiesChanged();
-      return undefined;
     },
   },
 
@@ -424,41 +256,9 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
     },
   },
 
-  AttachUserPolicy: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const found = await policy(ctx, required(p, 'PolicyArn'));
-      await store(ctx.store.attachPolicy(asOwner(u), found.arn, IAM_LIMITS.attachedPoliciesPerUser), {
-        limit: `Cannot exceed quota for PoliciesPerUser: ${IAM_LIMITS.attachedPoliciesPerUser}`,
-      });
-      ctx.policiesChanged();
-      return undefined;
-    },
-  },
-
-  DetachUserPolicy: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const arn = required(p, 'PolicyArn');
-      await store(ctx.store.detachPolicy(asOwner(u), arn), { notFound: `Policy ${arn} was not found.` });
-      ctx.policiesChanged();
-      return undefined;
-    },
-  },
-
-  ListAttachedUserPolicies: {
-    resource: userTarget,
-    async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
-      const { page, more } = paginate(await ctx.store.listAttachedPolicies(asOwner(u)), p);
-      return { AttachedPolicies: page.map((x) => ({ PolicyName: x.policyName, PolicyArn: x.arn })), ...more };
-    },
-  },
-
   PutUserPermissionsBoundary: {
     resource: userTarget,
+    context: (p) => (p.get('PermissionsBoundary') === undefined ? [] : [['iam:PermissionsBoundary', p.get('PermissionsBoundary')!]]),
     async run(p, ctx) {
       const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
       const found = await policy(ctx, required(p, 'PermissionsBoundary'));

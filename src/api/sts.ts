@@ -28,6 +28,8 @@ export interface QueryAction {
   resource(params: Params, ctx: ApiContext): Promise<string>;
   /** False for the few actions AWS answers without any permission (GetCallerIdentity). */
   readonly authorize?: false;
+  /** Condition keys this action adds to the request context (iam:PolicyARN, aws:RequestTag/…). */
+  context?(params: Params): ReadonlyArray<readonly [string, string | readonly string[]]>;
   run(params: Params, ctx: ApiContext): Promise<XmlNode | undefined>;
 }
 

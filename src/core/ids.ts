@@ -20,6 +20,16 @@ export function newUserId(): string {
   return 'AIDA' + base32(17);
 }
 
+/** AGPA + 17 characters, as IAM group IDs are. */
+export function newGroupId(): string {
+  return 'AGPA' + base32(17);
+}
+
+/** AROA + 17 characters, as IAM role IDs are. */
+export function newRoleId(): string {
+  return 'AROA' + base32(17);
+}
+
 /** ANPA + 17 characters, as IAM managed policy IDs are. */
 export function newPolicyId(): string {
   return 'ANPA' + base32(17);

@@ -9,14 +9,20 @@ import type { Principal } from '../core/principal.js';
 import { PolicyCache, type CompiledPolicy } from '../iam/compile.js';
 import type { RequestContext } from '../iam/context.js';
 import { evaluate, type Decision, type PolicySet } from '../iam/evaluate.js';
-import type { Store } from '../store/types.js';
+import type { Store, Tag } from '../store/types.js';
+
+/** A principal's compiled policies and its tags (aws:PrincipalTag/…). */
+interface Loaded {
+  readonly set: PolicySet;
+  readonly tags: readonly Tag[];
+}
 
 export class Authorizer {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #ttlMs: number;
   readonly #compiled = new PolicyCache();
-  #sets = new Map<string, { at: number; set: Promise<PolicySet> }>();
+  #sets = new Map<string, { at: number; set: Promise<Loaded> }>();
 
   constructor(store: Store, clock: Clock, ttlMs = 1000) {
     this.#store = store;
@@ -30,11 +36,12 @@ export class Authorizer {
   }
 
   async authorize(principal: Principal, action: string, resource: string, context: RequestContext): Promise<Decision> {
-    const set = await this.#policySet(principal);
+    const { set, tags } = await this.#policySet(principal);
+    for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
     return evaluate({ principal: { kind: 'user', arn: principal.arn, accountId: principal.accountId }, action, resource, context }, set);
   }
 
-  #policySet(principal: Principal): Promise<PolicySet> {
+  #policySet(principal: Principal): Promise<Loaded> {
     const hit = this.#sets.get(principal.userId);
     if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.set;
     const set = this.#load(principal.userId);
@@ -44,13 +51,13 @@ export class Authorizer {
     return set;
   }
 
-  async #load(userId: string): Promise<PolicySet> {
-    const p = await this.#store.principalPolicies(userId);
+  async #load(userId: string): Promise<Loaded> {
+    const [p, tags] = await Promise.all([this.#store.principalPolicies(userId), this.#store.listTags('user', userId)]);
     // Ids change whenever the text can: managed versions never change, inline ones are hashed.
     const inline = p.inline.map((x) => this.#compile(`inline:${userId}:${x.policyName}:${digest(x.document)}`, x.document));
     const managed = p.managed.map((x) => this.#compile(`${x.arn}@${x.versionId}`, x.document));
     const boundary = p.boundary === undefined ? undefined : this.#compile(`${p.boundary.arn}@${p.boundary.versionId}`, p.boundary.document);
-    return { identity: [...inline, ...managed], boundary };
+    return { set: { identity: [...inline, ...managed], boundary }, tags };
   }
 
   #compile(id: string, text: string): CompiledPolicy {

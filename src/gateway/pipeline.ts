@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { IAM_ACTIONS, IAM_VERSION, IAM_XMLNS } from '../api/iam.js';
+import { IAM_GROUP_ROLE_ACTIONS } from '../api/iamGroupsRoles.js';
+import { SIMULATE_ACTIONS } from '../api/simulate.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -22,6 +24,7 @@ import type { AuditLog } from './audit.js';
 import { accessDenied, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
 import { requestContext } from './requestContext.js';
+import type { RequestContext } from '../iam/context.js';
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -37,7 +40,7 @@ const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
   sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: STS_ACTIONS },
-  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: IAM_ACTIONS },
+  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS } },
 };
 
 export interface PipelineDeps {
@@ -205,6 +208,8 @@ export class Pipeline {
       const resource = await handler.resource(params, ctx);
       trail.resource = resource;
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
+      for (const [k, v] of handler.context?.(params) ?? []) context.set(k, v);
+      await this.#resourceTags(resource, principal.accountId, context);
       const decision = await this.#d.authorizer.authorize(principal, trail.action, resource, context);
       reason = decision.reason;
       if (decision.decision !== 'allowed') {
@@ -262,6 +267,21 @@ export class Pipeline {
       status,
       latencyMs: Math.round(seconds * 1e6) / 1e3,
     });
+  }
+
+  /**
+   * iam:ResourceTag/… and aws:ResourceTag/… when the resource is one of the account's tagged
+   * users or roles. https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html
+   */
+  async #resourceTags(resource: string, accountId: string, context: RequestContext): Promise<void> {
+    const m = /^arn:aws:iam::(\d{12}):(user|role)\/(?:.*\/)?([^/]+)$/.exec(resource);
+    if (!m || m[1] !== accountId) return;
+    const store = this.#d.store;
+    const id = m[2] === 'user' ? (await store.getUser(accountId, m[3]!))?.userId : (await store.getRole(accountId, m[3]!))?.roleId;
+    if (id === undefined) return;
+    for (const t of await store.listTags(m[2] as 'user' | 'role', id)) {
+      context.set(`iam:ResourceTag/${t.key}`, t.value).set(`aws:ResourceTag/${t.key}`, t.value);
+    }
   }
 
   /** An audit event for a request refused before it could be parsed (the server's clientError). */

@@ -11,7 +11,6 @@ import {
   H_REGION_SET, H_SECURITY_TOKEN, MAX_PRESIGNED_EXPIRES_S, Q_ALGORITHM, Q_CONTENT_SHA256, Q_CREDENTIAL, Q_DATE,
   Q_EXPIRES, Q_REGION_SET, Q_SECURITY_TOKEN, Q_SIGNATURE, Q_SIGNED_HEADERS, TERMINATOR,
 } from './constants.js';
-import { headerValue } from './canonicalHeaders.js';
 import type { HttpRequest } from './request.js';
 import { decodeComponent } from './uriEncode.js';
 

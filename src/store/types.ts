@@ -40,7 +40,7 @@ export interface LastUse {
   readonly region: string;
 }
 
-export interface Store extends IamStore {
+export interface Store extends IamStore, IamEntityStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Cheap round trip for readiness. */
   ping(): Promise<void>;
@@ -174,6 +174,73 @@ export interface IamStore {
   listInlinePolicies(owner: PolicyOwner): Promise<InlinePolicy[]>;
   deleteInlinePolicy(owner: PolicyOwner, policyName: string): Promise<void>;
 
-  /** A user's inline and attached policies and boundary, with each managed policy's default version. */
+  /**
+   * A user's inline and attached policies, those of every group the user is in, and the
+   * user's boundary, with each managed policy's default version.
+   */
   principalPolicies(userId: string): Promise<PrincipalPolicies>;
+}
+
+// ---------------------------------------------------------------- groups, roles, tags
+
+export interface Group {
+  readonly accountId: string;
+  readonly groupName: string;
+  /** AGPA… */
+  readonly groupId: string;
+  readonly path: string;
+  readonly createdAt: number;
+}
+
+export interface Role {
+  readonly accountId: string;
+  readonly roleName: string;
+  /** AROA… */
+  readonly roleId: string;
+  readonly path: string;
+  readonly assumeRolePolicyDocument: string;
+  readonly description: string;
+  /** Seconds, 3600..43200. */
+  readonly maxSessionDuration: number;
+  readonly createdAt: number;
+}
+
+export type TaggedType = 'user' | 'role' | 'policy';
+
+export interface Tag {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** Groups, roles and tags. Mutations are atomic and check IAM's rules, as in IamStore. */
+export interface IamEntityStore {
+  createGroup(group: Group): Promise<void>;
+  getGroup(accountId: string, groupName: string): Promise<Group | undefined>;
+  listGroups(accountId: string, pathPrefix: string): Promise<Group[]>;
+  /** Refuses with DeleteConflictError while the group has members, inline or attached policies. */
+  deleteGroup(accountId: string, groupName: string): Promise<void>;
+  /** Idempotent. NoSuchEntityError when the user or the group does not exist. */
+  addUserToGroup(groupId: string, userId: string): Promise<void>;
+  /** NoSuchEntityError when the user is not in the group. */
+  removeUserFromGroup(groupId: string, userId: string): Promise<void>;
+  listGroupsForUser(userId: string): Promise<Group[]>;
+  listUsersInGroup(groupId: string): Promise<User[]>;
+
+  createRole(role: Role): Promise<void>;
+  getRole(accountId: string, roleName: string): Promise<Role | undefined>;
+  getRoleById(roleId: string): Promise<Role | undefined>;
+  listRoles(accountId: string, pathPrefix: string): Promise<Role[]>;
+  /** Refuses with DeleteConflictError while the role has inline or attached policies. */
+  deleteRole(accountId: string, roleName: string): Promise<void>;
+  updateRole(roleId: string, changes: { readonly description?: string; readonly maxSessionDuration?: number; readonly assumeRolePolicyDocument?: string }): Promise<void>;
+  getRoleBoundary(roleId: string): Promise<string | undefined>;
+  setRoleBoundary(roleId: string, policyArn: string | undefined): Promise<void>;
+
+  /** Adds or replaces tags; at most `maxTags` per entity (LimitExceededError). Keys compare without case. */
+  tagResource(type: TaggedType, id: string, tags: readonly Tag[], maxTags: number): Promise<void>;
+  untagResource(type: TaggedType, id: string, keys: readonly string[]): Promise<void>;
+  listTags(type: TaggedType, id: string): Promise<Tag[]>;
+
+  /** A role's inline and attached policies and boundary, as principalPolicies gives a user's. */
+  rolePolicies(roleId: string): Promise<PrincipalPolicies>;
 }

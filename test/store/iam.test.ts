@@ -118,7 +118,7 @@ describe('IAM store: migration 2', () => {
 
     const s = new SqliteStore(path, sealer);
     try {
-      assert.equal(s.schemaVersion(), 2);
+      assert.equal(s.schemaVersion(), SQLITE_MIGRATIONS.at(-1)!.version, 'every migration after 1 applied');
       assert.deepEqual(await s.getUser(ACCOUNT, 'legacy'), old);
       assert.deepEqual(await s.getAccessKey(oldKey.accessKeyId), { ...oldKey, lastUsed: undefined });
       assert.equal(await s.getUserBoundary(old.userId), undefined, 'an existing user starts without a boundary');
@@ -438,6 +438,7 @@ describe('IAM store: managed policies and versions', () => {
     const p = await s.createManagedPolicy(policy('Doomed'), doc('1'));
     await assert.rejects(s.deleteManagedPolicy(`arn:aws:iam::${ACCOUNT}:policy/Nope`), NoSuchEntityError);
 
+    await withRole(s, 'AROAROLE0000000000000');
     await s.attachPolicy({ type: 'role', id: 'AROAROLE0000000000000' }, p.arn, 10);
     await assert.rejects(s.deleteManagedPolicy(p.arn), DeleteConflictError, 'attached to a role');
     await s.detachPolicy({ type: 'role', id: 'AROAROLE0000000000000' }, p.arn);
@@ -510,6 +511,7 @@ describe('IAM store: attachments and inline policies', () => {
     await assert.rejects(s.attachPolicy(asOwner(u), ps[3]!.arn, 3), LimitExceededError);
     assert.equal((await s.listAttachedPolicies(asOwner(u))).length, 3);
     // The quota is per owner.
+    await withGroup(s, 'AGPAGROUP000000000000');
     await s.attachPolicy({ type: 'group', id: 'AGPAGROUP000000000000' }, ps[3]!.arn, 3);
     await s.detachPolicy(asOwner(u), ps[1]!.arn);
     await s.attachPolicy(asOwner(u), ps[3]!.arn, 3);
@@ -538,13 +540,24 @@ describe('IAM store: attachments and inline policies', () => {
     assert.deepEqual((await s.listInlinePolicies(owner)).map((p) => p.policyName), ['AA', 'zz']);
   });
 
-  it('inline policies: NoSuchEntityError for an unknown user; groups and roles are taken as given', async () => {
+  it('inline policies: NoSuchEntityError for an unknown user, group or role', async () => {
     await assert.rejects(s.putInlinePolicy({ type: 'user', id: 'AIDANOSUCHUSER0000000' }, 'p', doc('p')), NoSuchEntityError);
     assert.deepEqual(await s.listInlinePolicies({ type: 'user', id: 'AIDANOSUCHUSER0000000' }), []);
+    await assert.rejects(s.putInlinePolicy({ type: 'role', id: 'AROAROLE000000000000' }, 'p', doc('p')), NoSuchEntityError);
+    await assert.rejects(s.putInlinePolicy({ type: 'group', id: 'AGPANOSUCHGROUP000000' }, 'p', doc('p')), NoSuchEntityError);
+    await withRole(s, 'AROAROLE000000000000');
     await s.putInlinePolicy({ type: 'role', id: 'AROAROLE000000000000' }, 'p', doc('p'));
     assert.equal((await s.getInlinePolicy({ type: 'role', id: 'AROAROLE000000000000' }, 'p'))?.document, doc('p'));
   });
 });
+
+/** A role or group with a given id, for attachments and inline policies to belong to. */
+async function withRole(s: SqliteStore, roleId: string): Promise<void> {
+  await s.createRole({ accountId: ACCOUNT, roleName: `role-${roleId}`, roleId, path: '/', assumeRolePolicyDocument: '{}', description: '', maxSessionDuration: 3600, createdAt: 1 });
+}
+async function withGroup(s: SqliteStore, groupId: string): Promise<void> {
+  await s.createGroup({ accountId: ACCOUNT, groupName: `group-${groupId}`, groupId, path: '/', createdAt: 1 });
+}
 
 describe('IAM store: principalPolicies', () => {
   let s: SqliteStore;
@@ -570,6 +583,7 @@ describe('IAM store: principalPolicies', () => {
     await s.attachPolicy(asOwner(u), read.arn, 10);
     await s.attachPolicy(asOwner(u), admin.arn, 10);
     await s.attachPolicy(asOwner(bystander), unrelated.arn, 10);
+    await withRole(s, u.userId);
     await s.attachPolicy({ type: 'role', id: u.userId }, unrelated.arn, 10); // same id, another kind of owner
     await s.putInlinePolicy(asOwner(u), 'b-inline', doc('b'));
     await s.putInlinePolicy(asOwner(u), 'a-inline', doc('a'));

@@ -80,4 +80,79 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
       CREATE INDEX users_by_boundary ON users(permissions_boundary);
     `,
   },
+  {
+    version: 3,
+    // Groups, roles and tags. A membership holds both its group and its user (IAM refuses to
+    // delete either while the membership exists, so RESTRICT, not CASCADE). Attachments and
+    // inline policies still carry no foreign key (their owners live in three tables): the store
+    // checks owners, and triggers refuse to delete an owner that still has policies, so no
+    // policy is ever orphaned. Tags are dropped with their user, role or policy.
+    //
+    // Before this version no group or role existed, so any policy a version-2 store took for a
+    // group or role id has no owner: it could never be listed or detached through IAM and would
+    // hold its managed policy forever. Those rows are removed here.
+    sql: `
+      CREATE TABLE groups (
+        group_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        group_name TEXT NOT NULL,
+        group_name_lower TEXT NOT NULL,
+        path TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (account_id, group_name_lower)
+      );
+      CREATE TABLE group_members (
+        group_id TEXT NOT NULL REFERENCES groups(group_id) ON DELETE RESTRICT,
+        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE RESTRICT,
+        PRIMARY KEY (group_id, user_id)
+      );
+      CREATE INDEX group_members_by_user ON group_members(user_id);
+      CREATE TABLE roles (
+        role_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        role_name TEXT NOT NULL,
+        role_name_lower TEXT NOT NULL,
+        path TEXT NOT NULL,
+        assume_role_policy TEXT NOT NULL,
+        description TEXT NOT NULL,
+        max_session_duration INTEGER NOT NULL CHECK (max_session_duration BETWEEN 3600 AND 43200),
+        permissions_boundary TEXT REFERENCES managed_policies(arn),
+        created_at INTEGER NOT NULL,
+        UNIQUE (account_id, role_name_lower)
+      );
+      CREATE INDEX roles_by_boundary ON roles(permissions_boundary);
+      CREATE TABLE tags (
+        resource_type TEXT NOT NULL CHECK (resource_type IN ('user', 'role', 'policy')),
+        -- user_id, role_id or policy_id
+        resource_id TEXT NOT NULL,
+        tag_key TEXT NOT NULL,
+        tag_key_lower TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (resource_type, resource_id, tag_key_lower)
+      );
+
+      DELETE FROM policy_attachments WHERE owner_type IN ('group', 'role');
+      DELETE FROM inline_policies WHERE owner_type IN ('group', 'role');
+
+      CREATE TRIGGER users_keep_policies BEFORE DELETE ON users
+      WHEN EXISTS (SELECT 1 FROM policy_attachments WHERE owner_type = 'user' AND owner_id = OLD.user_id)
+        OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_type = 'user' AND owner_id = OLD.user_id)
+      BEGIN SELECT RAISE(ABORT, 'user still has policies'); END;
+      CREATE TRIGGER groups_keep_policies BEFORE DELETE ON groups
+      WHEN EXISTS (SELECT 1 FROM policy_attachments WHERE owner_type = 'group' AND owner_id = OLD.group_id)
+        OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_type = 'group' AND owner_id = OLD.group_id)
+      BEGIN SELECT RAISE(ABORT, 'group still has policies'); END;
+      CREATE TRIGGER roles_keep_policies BEFORE DELETE ON roles
+      WHEN EXISTS (SELECT 1 FROM policy_attachments WHERE owner_type = 'role' AND owner_id = OLD.role_id)
+        OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_type = 'role' AND owner_id = OLD.role_id)
+      BEGIN SELECT RAISE(ABORT, 'role still has policies'); END;
+
+      CREATE TRIGGER users_drop_tags AFTER DELETE ON users
+      BEGIN DELETE FROM tags WHERE resource_type = 'user' AND resource_id = OLD.user_id; END;
+      CREATE TRIGGER roles_drop_tags AFTER DELETE ON roles
+      BEGIN DELETE FROM tags WHERE resource_type = 'role' AND resource_id = OLD.role_id; END;
+      CREATE TRIGGER managed_policies_drop_tags AFTER DELETE ON managed_policies
+      BEGIN DELETE FROM tags WHERE resource_type = 'policy' AND resource_id = OLD.policy_id; END;
+    `,
+  },
 ];

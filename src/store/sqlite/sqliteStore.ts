@@ -6,9 +6,9 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Sealer } from '../seal.js';
 import {
-  type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError,
-  type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner,
-  type PolicyVersion, type PrincipalPolicies, type Store, type User,
+  type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError, type Group,
+  type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
+  type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType, type User,
 } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -64,7 +64,46 @@ interface DefaultVersionRow {
   document: string;
 }
 
+interface GroupRow {
+  account_id: string;
+  group_name: string;
+  group_id: string;
+  path: string;
+  created_at: number;
+}
+
+interface RoleRow {
+  account_id: string;
+  role_name: string;
+  role_id: string;
+  path: string;
+  assume_role_policy: string;
+  description: string;
+  max_session_duration: number;
+  created_at: number;
+}
+
+interface TagRow {
+  tag_key: string;
+  tag_value: string;
+}
+
+/** IAM's fixed quota of groups per user, for callers that do not pass their own. */
+export const GROUPS_PER_USER = 10;
+
+/** The table of each kind of entity that owns policies or tags, and its id column. */
+const ENTITY_TABLES: Readonly<Record<PolicyOwnerType | TaggedType, { readonly table: string; readonly id: string }>> = {
+  user: { table: 'users', id: 'user_id' },
+  group: { table: 'groups', id: 'group_id' },
+  role: { table: 'roles', id: 'role_id' },
+  policy: { table: 'managed_policies', id: 'policy_id' },
+};
+
 const USER_COLUMNS = 'account_id, user_name, user_id, path, created_at';
+
+const GROUP_COLUMNS = 'g.account_id, g.group_name, g.group_id, g.path, g.created_at';
+
+const ROLE_COLUMNS = 'account_id, role_name, role_id, path, assume_role_policy, description, max_session_duration, created_at';
 
 const KEY_COLUMNS = `k.access_key_id, u.account_id, u.user_name, k.status, k.secret_sealed, k.created_at,
   k.last_used_at, k.last_used_service, k.last_used_region`;
@@ -87,6 +126,32 @@ const startsWith = (column: string): string => `instr(${column}, ?) = 1`;
 
 function toUser(r: UserRow): User {
   return { accountId: r.account_id, userName: r.user_name, userId: r.user_id, path: r.path, createdAt: r.created_at };
+}
+
+function toGroup(r: GroupRow): Group {
+  return { accountId: r.account_id, groupName: r.group_name, groupId: r.group_id, path: r.path, createdAt: r.created_at };
+}
+
+function toRole(r: RoleRow): Role {
+  return {
+    accountId: r.account_id,
+    roleName: r.role_name,
+    roleId: r.role_id,
+    path: r.path,
+    assumeRolePolicyDocument: r.assume_role_policy,
+    description: r.description,
+    maxSessionDuration: r.max_session_duration,
+    createdAt: r.created_at,
+  };
+}
+
+function toTag(r: TagRow): Tag {
+  return { key: r.tag_key, value: r.tag_value };
+}
+
+/** `user` -> `User`, for IAM's quota names (PoliciesPerUser, TagsPerRole…). */
+function capitalized(type: string): string {
+  return `${type.charAt(0).toUpperCase()}${type.slice(1)}`;
 }
 
 function toPolicy(r: PolicyRow): ManagedPolicy {
@@ -118,7 +183,7 @@ function toDefaultVersion(r: DefaultVersionRow): NonNullable<PrincipalPolicies['
 
 /** IAM's quota name for an owner type: PoliciesPerUser, PoliciesPerGroup, PoliciesPerRole. */
 function attachmentQuota(owner: PolicyOwner): string {
-  return `PoliciesPer${owner.type.charAt(0).toUpperCase()}${owner.type.slice(1)}`;
+  return `PoliciesPer${capitalized(owner.type)}`;
 }
 
 function toKey(r: KeyRow): AccessKey {
@@ -278,7 +343,10 @@ export class SqliteStore implements Store {
       }
       if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
       if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
-      this.#db.prepare('DELETE FROM users WHERE user_id = ?').run(u.user_id);
+      if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', u.user_id) > 0) {
+        throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
+      }
+      this.#db.prepare('DELETE FROM users WHERE user_id = ?').run(u.user_id); // and its tags, by trigger
     });
   }
 
@@ -353,13 +421,13 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const p = this.#requirePolicy(arn);
       if (p.attachment_count > 0) throw new DeleteConflictError('Cannot delete a policy attached to entities.');
-      if (this.#count('SELECT COUNT(*) FROM users WHERE permissions_boundary = ?', arn) > 0) {
+      if (this.#count('SELECT (SELECT COUNT(*) FROM users WHERE permissions_boundary = ?) + (SELECT COUNT(*) FROM roles WHERE permissions_boundary = ?)', arn, arn) > 0) {
         throw new DeleteConflictError('Cannot delete a policy used as a permissions boundary.');
       }
       if (this.#versionCount(p.policy_id) > 1) {
         throw new DeleteConflictError('This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions. The default version is deleted with the policy.');
       }
-      this.#db.prepare('DELETE FROM managed_policies WHERE policy_id = ?').run(p.policy_id); // and its version, by cascade
+      this.#db.prepare('DELETE FROM managed_policies WHERE policy_id = ?').run(p.policy_id); // its version by cascade, its tags by trigger
     });
   }
 
@@ -468,24 +536,202 @@ export class SqliteStore implements Store {
   }
 
   async principalPolicies(userId: string): Promise<PrincipalPolicies> {
-    // One read transaction: one snapshot, so a policy change half-seen is impossible.
-    return this.#db.transaction((): PrincipalPolicies => {
-      const managed = this.#db
-        .prepare(`SELECT p.arn, v.version_id, v.document FROM policy_attachments x
-                  JOIN managed_policies p ON p.policy_id = x.policy_id ${JOIN_DEFAULT_VERSION}
-                  WHERE x.owner_type = 'user' AND x.owner_id = ? ${POLICY_ORDER}`)
-        .all(userId) as DefaultVersionRow[];
-      const boundary = this.#db
-        .prepare(`SELECT p.arn, v.version_id, v.document FROM users u
-                  JOIN managed_policies p ON p.arn = u.permissions_boundary ${JOIN_DEFAULT_VERSION}
-                  WHERE u.user_id = ?`)
-        .get(userId) as DefaultVersionRow | undefined;
-      return {
-        inline: this.#inline({ type: 'user', id: userId }),
-        managed: managed.map(toDefaultVersion),
-        boundary: boundary && toDefaultVersion(boundary),
-      };
-    })();
+    return this.#effectivePolicies('user', userId);
+  }
+
+  // ---------------------------------------------------------------- IAM: groups
+
+  async createGroup(g: Group): Promise<void> {
+    this.#write(() => {
+      this.#requireAccount(g.accountId);
+      try {
+        this.#db
+          .prepare('INSERT INTO groups (group_id, account_id, group_name, group_name_lower, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(g.groupId, g.accountId, g.groupName, g.groupName.toLowerCase(), g.path, g.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`Group with name ${g.groupName} already exists.`);
+        throw e;
+      }
+    });
+  }
+
+  async getGroup(accountId: string, groupName: string): Promise<Group | undefined> {
+    const r = this.#groupRow(accountId, groupName);
+    return r && toGroup(r);
+  }
+
+  async listGroups(accountId: string, pathPrefix: string): Promise<Group[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND ${startsWith('g.path')} ORDER BY g.group_name_lower`)
+      .all(accountId, pathPrefix) as GroupRow[];
+    return rows.map(toGroup);
+  }
+
+  async deleteGroup(accountId: string, groupName: string): Promise<void> {
+    this.#write(() => {
+      const g = this.#groupRow(accountId, groupName);
+      if (g === undefined) throw new NoSuchEntityError(`The group with name ${groupName} cannot be found.`);
+      const owner: PolicyOwner = { type: 'group', id: g.group_id };
+      if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ?', g.group_id) > 0) {
+        throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
+      }
+      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#db.prepare('DELETE FROM groups WHERE group_id = ?').run(g.group_id);
+    });
+  }
+
+  /**
+   * Idempotent. The user and the group must exist in the same account (NoSuchEntityError);
+   * a user is in at most `maxGroupsPerUser` groups (LimitExceededError), IAM's 10 by default.
+   */
+  async addUserToGroup(groupId: string, userId: string, maxGroupsPerUser = GROUPS_PER_USER): Promise<void> {
+    this.#write(() => {
+      const groupAccount = this.#db.prepare('SELECT account_id FROM groups WHERE group_id = ?').pluck().get(groupId) as string | undefined;
+      if (groupAccount === undefined) throw new NoSuchEntityError(`The group with id ${groupId} cannot be found.`);
+      const userAccount = this.#db.prepare('SELECT account_id FROM users WHERE user_id = ?').pluck().get(userId) as string | undefined;
+      if (userAccount !== groupAccount) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
+      if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ? AND user_id = ?', groupId, userId) > 0) return;
+      if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', userId) >= maxGroupsPerUser) {
+        throw new LimitExceededError(`Cannot exceed quota for GroupsPerUser: ${maxGroupsPerUser}`);
+      }
+      this.#db.prepare('INSERT INTO group_members (group_id, user_id) VALUES (?, ?)').run(groupId, userId);
+    });
+  }
+
+  async removeUserFromGroup(groupId: string, userId: string): Promise<void> {
+    const { changes } = this.#db.prepare('DELETE FROM group_members WHERE group_id = ? AND user_id = ?').run(groupId, userId);
+    if (changes === 0) throw new NoSuchEntityError(`The user with id ${userId} is not in the group with id ${groupId}.`);
+  }
+
+  async listGroupsForUser(userId: string): Promise<Group[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${GROUP_COLUMNS} FROM group_members m JOIN groups g ON g.group_id = m.group_id
+                WHERE m.user_id = ? ORDER BY g.group_name_lower`)
+      .all(userId) as GroupRow[];
+    return rows.map(toGroup);
+  }
+
+  async listUsersInGroup(groupId: string): Promise<User[]> {
+    const rows = this.#db
+      .prepare(`SELECT u.account_id, u.user_name, u.user_id, u.path, u.created_at FROM group_members m JOIN users u ON u.user_id = m.user_id
+                WHERE m.group_id = ? ORDER BY u.user_name_lower`)
+      .all(groupId) as UserRow[];
+    return rows.map(toUser);
+  }
+
+  // ---------------------------------------------------------------- IAM: roles
+
+  async createRole(r: Role): Promise<void> {
+    this.#write(() => {
+      this.#requireAccount(r.accountId);
+      try {
+        this.#db
+          .prepare(`INSERT INTO roles (role_id, account_id, role_name, role_name_lower, path, assume_role_policy, description,
+                      max_session_duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(r.roleId, r.accountId, r.roleName, r.roleName.toLowerCase(), r.path, r.assumeRolePolicyDocument, r.description,
+            r.maxSessionDuration, r.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`Role with name ${r.roleName} already exists.`);
+        throw e;
+      }
+    });
+  }
+
+  async getRole(accountId: string, roleName: string): Promise<Role | undefined> {
+    const r = this.#roleRow(accountId, roleName);
+    return r && toRole(r);
+  }
+
+  async getRoleById(roleId: string): Promise<Role | undefined> {
+    const r = this.#db.prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE role_id = ?`).get(roleId) as RoleRow | undefined;
+    return r && toRole(r);
+  }
+
+  async listRoles(accountId: string, pathPrefix: string): Promise<Role[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND ${startsWith('path')} ORDER BY role_name_lower`)
+      .all(accountId, pathPrefix) as RoleRow[];
+    return rows.map(toRole);
+  }
+
+  async deleteRole(accountId: string, roleName: string): Promise<void> {
+    this.#write(() => {
+      const r = this.#roleRow(accountId, roleName);
+      if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
+      const owner: PolicyOwner = { type: 'role', id: r.role_id };
+      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#db.prepare('DELETE FROM roles WHERE role_id = ?').run(r.role_id); // and its tags, by trigger
+    });
+  }
+
+  /** Changes only what `changes` names; NoSuchEntityError for an unknown role. */
+  async updateRole(
+    roleId: string,
+    changes: { readonly description?: string; readonly maxSessionDuration?: number; readonly assumeRolePolicyDocument?: string },
+  ): Promise<void> {
+    const { changes: n } = this.#db
+      .prepare(`UPDATE roles SET description = COALESCE(?, description), max_session_duration = COALESCE(?, max_session_duration),
+                  assume_role_policy = COALESCE(?, assume_role_policy) WHERE role_id = ?`)
+      .run(changes.description ?? null, changes.maxSessionDuration ?? null, changes.assumeRolePolicyDocument ?? null, roleId);
+    if (n === 0) throw new NoSuchEntityError(`The role with id ${roleId} cannot be found.`);
+  }
+
+  async getRoleBoundary(roleId: string): Promise<string | undefined> {
+    const arn = this.#db.prepare('SELECT permissions_boundary FROM roles WHERE role_id = ?').pluck().get(roleId) as string | null | undefined;
+    return arn ?? undefined;
+  }
+
+  async setRoleBoundary(roleId: string, policyArn: string | undefined): Promise<void> {
+    this.#write(() => {
+      if (policyArn !== undefined) this.#requirePolicy(policyArn);
+      const { changes } = this.#db.prepare('UPDATE roles SET permissions_boundary = ? WHERE role_id = ?').run(policyArn ?? null, roleId);
+      if (changes === 0) throw new NoSuchEntityError(`The role with id ${roleId} cannot be found.`);
+    });
+  }
+
+  async rolePolicies(roleId: string): Promise<PrincipalPolicies> {
+    return this.#effectivePolicies('role', roleId);
+  }
+
+  // ---------------------------------------------------------------- IAM: tags
+
+  /**
+   * `id` is the entity's unique id: user_id, role_id, or policy_id (ANPA…, not the ARN).
+   * NoSuchEntityError for an unknown entity. A key equal to an existing one but for case
+   * replaces it, key spelling and value. Tags in `tags` apply in order, so of two keys equal
+   * but for case the later wins.
+   */
+  async tagResource(type: TaggedType, id: string, tags: readonly Tag[], maxTags: number): Promise<void> {
+    this.#write(() => {
+      this.#requireEntity(type, id);
+      const put = this.#db.prepare(`INSERT INTO tags (resource_type, resource_id, tag_key, tag_key_lower, tag_value) VALUES (?, ?, ?, ?, ?)
+                                    ON CONFLICT (resource_type, resource_id, tag_key_lower)
+                                    DO UPDATE SET tag_key = excluded.tag_key, tag_value = excluded.tag_value`);
+      for (const t of tags) put.run(type, id, t.key, t.key.toLowerCase(), t.value);
+      // Counted after the change, inside the transaction: a refusal rolls every tag of the call back.
+      if (this.#count('SELECT COUNT(*) FROM tags WHERE resource_type = ? AND resource_id = ?', type, id) > maxTags) {
+        throw new LimitExceededError(`Cannot exceed quota for TagsPer${capitalized(type)}: ${maxTags}`);
+      }
+    });
+  }
+
+  /** Keys compare without case; absent keys are ignored. NoSuchEntityError for an unknown entity. */
+  async untagResource(type: TaggedType, id: string, keys: readonly string[]): Promise<void> {
+    this.#write(() => {
+      this.#requireEntity(type, id);
+      const drop = this.#db.prepare('DELETE FROM tags WHERE resource_type = ? AND resource_id = ? AND tag_key_lower = ?');
+      for (const k of keys) drop.run(type, id, k.toLowerCase());
+    });
+  }
+
+  /** By key, ignoring case; empty for an unknown entity. */
+  async listTags(type: TaggedType, id: string): Promise<Tag[]> {
+    const rows = this.#db
+      .prepare('SELECT tag_key, tag_value FROM tags WHERE resource_type = ? AND resource_id = ? ORDER BY tag_key_lower')
+      .all(type, id) as TagRow[];
+    return rows.map(toTag);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -515,11 +761,74 @@ export class SqliteStore implements Store {
     return u;
   }
 
-  /** Users are checked; groups and roles have no table yet. */
   #requireOwner(owner: PolicyOwner): void {
-    if (owner.type === 'user' && this.#count('SELECT COUNT(*) FROM users WHERE user_id = ?', owner.id) === 0) {
-      throw new NoSuchEntityError(`The user with id ${owner.id} cannot be found.`);
+    this.#requireEntity(owner.type, owner.id);
+  }
+
+  /** The user, group, role or managed policy with this unique id exists, else NoSuchEntityError. */
+  #requireEntity(type: PolicyOwnerType | TaggedType, id: string): void {
+    const { table, id: column } = ENTITY_TABLES[type];
+    if (this.#count(`SELECT COUNT(*) FROM ${table} WHERE ${column} = ?`, id) === 0) {
+      throw new NoSuchEntityError(`The ${type} with id ${id} cannot be found.`);
     }
+  }
+
+  #requireAccount(accountId: string): void {
+    if (this.#count('SELECT COUNT(*) FROM accounts WHERE account_id = ?', accountId) === 0) {
+      throw new NoSuchEntityError(`The account ${accountId} cannot be found.`);
+    }
+  }
+
+  #groupRow(accountId: string, groupName: string): GroupRow | undefined {
+    return this.#db
+      .prepare(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND g.group_name_lower = ?`)
+      .get(accountId, groupName.toLowerCase()) as GroupRow | undefined;
+  }
+
+  #roleRow(accountId: string, roleName: string): RoleRow | undefined {
+    return this.#db
+      .prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND role_name_lower = ?`)
+      .get(accountId, roleName.toLowerCase()) as RoleRow | undefined;
+  }
+
+  /**
+   * What the authorizer needs about a user or a role, read in one transaction (one snapshot,
+   * so a policy change half-seen is impossible). A user's include those of every group the
+   * user is in: the user's inline policies first, then each group's (by group name); a managed
+   * policy attached to the user and to a group, or to two groups, appears once.
+   */
+  #effectivePolicies(type: 'user' | 'role', id: string): PrincipalPolicies {
+    return this.#db.transaction((): PrincipalPolicies => {
+      const viaGroups = type === 'user';
+      const managed = this.#db
+        .prepare(`SELECT p.arn, v.version_id, v.document FROM managed_policies p ${JOIN_DEFAULT_VERSION}
+                  WHERE p.policy_id IN (
+                    SELECT policy_id FROM policy_attachments WHERE owner_type = ? AND owner_id = ?
+                    UNION
+                    SELECT a.policy_id FROM group_members m
+                      JOIN policy_attachments a ON a.owner_type = 'group' AND a.owner_id = m.group_id
+                      WHERE ? AND m.user_id = ?)
+                  ${POLICY_ORDER}`)
+        .all(type, id, viaGroups ? 1 : 0, id) as DefaultVersionRow[];
+      const groupInline = viaGroups
+        ? (this.#db
+          .prepare(`SELECT i.policy_name, i.document FROM group_members m JOIN groups g ON g.group_id = m.group_id
+                    JOIN inline_policies i ON i.owner_type = 'group' AND i.owner_id = m.group_id
+                    WHERE m.user_id = ? ORDER BY g.group_name_lower, i.policy_name`)
+          .all(id) as InlineRow[])
+        : [];
+      const { table, id: column } = ENTITY_TABLES[type];
+      const boundary = this.#db
+        .prepare(`SELECT p.arn, v.version_id, v.document FROM ${table} o
+                  JOIN managed_policies p ON p.arn = o.permissions_boundary ${JOIN_DEFAULT_VERSION}
+                  WHERE o.${column} = ?`)
+        .get(id) as DefaultVersionRow | undefined;
+      return {
+        inline: [...this.#inline({ type, id }), ...groupInline.map(toInline)],
+        managed: managed.map(toDefaultVersion),
+        boundary: boundary && toDefaultVersion(boundary),
+      };
+    })();
   }
 
   #insertKey(userId: string, k: Omit<AccessKeyWithSecret, 'lastUsed'>): void {
