@@ -54,9 +54,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const boundaryArn = param(p, 'PermissionsBoundary');
       const boundary = boundaryArn === undefined ? undefined : (await policy(ctx, boundaryArn)).arn;
       const tags = tagsParam(p);
-      await store(ctx.store.createUser(u), { exists: `User with name ${name} already exists.` });
-      if (boundary !== undefined) await ctx.store.setUserBoundary(u.userId, boundary);
-      if (tags.length > 0) await store(ctx.store.tagResource('user', u.userId, tags, TAGS_PER_ENTITY));
+      await store(ctx.store.createUser(u, { boundary, tags, maxTags: TAGS_PER_ENTITY }), { exists: `User with name ${name} already exists.` });
       return { User: { ...userXml(u, boundary), Tags: tags.length ? tags.map((t) => ({ Key: t.key, Value: t.value })) : undefined } };
     },
   },

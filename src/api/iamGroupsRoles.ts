@@ -231,9 +231,7 @@ export const IAM_GROUP_ROLE_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const boundaryArn = param(p, 'PermissionsBoundary');
       const boundary = boundaryArn === undefined ? undefined : (await policy(ctx, boundaryArn)).arn;
       const tags = tagsParam(p);
-      await store(ctx.store.createRole(r), { exists: `Role with name ${name} already exists.` });
-      if (boundary !== undefined) await ctx.store.setRoleBoundary(r.roleId, boundary);
-      if (tags.length > 0) await store(ctx.store.tagResource('role', r.roleId, tags, TAGS_PER_ENTITY));
+      await store(ctx.store.createRole(r, { boundary, tags, maxTags: TAGS_PER_ENTITY }), { exists: `Role with name ${name} already exists.` });
       return { Role: roleXml(r, { boundary, tags }) };
     },
   },

@@ -3,7 +3,7 @@
  * {Noun}Policy for inline policies and Attach/Detach/ListAttached{Noun}Policies for managed ones.
  */
 import { PortcullisError } from '../core/errors.js';
-import { parsePolicy, policySize } from '../iam/document.js';
+import { parsePolicy } from '../iam/document.js';
 import type { PolicyOwner } from '../store/types.js';
 import { checkName, IAM_LIMITS, paginate, policy, store } from './iamShared.js';
 import { required } from './query.js';
@@ -42,10 +42,7 @@ export function ownerPolicyActions(k: OwnerKind): Record<string, QueryAction> {
         const policyName = checkName(required(p, 'PolicyName'), 'policyName', 128);
         const document = required(p, 'PolicyDocument');
         parsePolicy(document, 'identity');
-        const others = (await ctx.store.listInlinePolicies(o)).filter((x) => x.policyName !== policyName);
-        const total = others.reduce((n, x) => n + policySize(x.document), policySize(document));
-        if (total > k.inlineLimit) throw new PortcullisError('LimitExceeded', `Maximum policy size of ${k.inlineLimit} bytes exceeded for ${noun} ${name}`);
-        await ctx.store.putInlinePolicy(o, policyName, document);
+        await store(ctx.store.putInlinePolicy(o, policyName, document, k.inlineLimit), { limit: `Maximum policy size of ${k.inlineLimit} bytes exceeded for ${noun} ${name}` });
         ctx.policiesChanged();
         return undefined;
       },

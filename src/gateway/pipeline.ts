@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { IAM_ACTIONS, IAM_VERSION, IAM_XMLNS } from '../api/iam.js';
+import { AUTHORIZATION_DETAILS_ACTIONS } from '../api/iamAuthorizationDetails.js';
 import { IAM_GROUP_ROLE_ACTIONS } from '../api/iamGroupsRoles.js';
 import { SIMULATE_ACTIONS } from '../api/simulate.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
@@ -40,7 +41,7 @@ const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
   sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: STS_ACTIONS },
-  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS } },
+  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS, ...AUTHORIZATION_DETAILS_ACTIONS } },
 };
 
 export interface PipelineDeps {

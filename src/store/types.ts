@@ -40,6 +40,13 @@ export interface LastUse {
   readonly region: string;
 }
 
+/** What a new user or role may be created with, in the same transaction. */
+export interface CreateExtras {
+  readonly boundary?: string | undefined;
+  readonly tags?: readonly Tag[] | undefined;
+  readonly maxTags?: number;
+}
+
 export interface Store extends IamStore, IamEntityStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Cheap round trip for readiness. */
@@ -52,7 +59,8 @@ export interface Store extends IamStore, IamEntityStore {
   createAccount(account: Account): Promise<void>;
   getAccount(accountId: string): Promise<Account | undefined>;
 
-  createUser(user: User): Promise<void>;
+  /** With its boundary and tags, in one transaction. */
+  createUser(user: User, extras?: CreateExtras): Promise<void>;
   /** User names are unique per account regardless of case, as in IAM. */
   getUser(accountId: string, userName: string): Promise<User | undefined>;
   getUserById(userId: string): Promise<User | undefined>;
@@ -169,7 +177,8 @@ export interface IamStore {
   detachPolicy(owner: PolicyOwner, arn: string): Promise<void>;
   listAttachedPolicies(owner: PolicyOwner): Promise<ManagedPolicy[]>;
 
-  putInlinePolicy(owner: PolicyOwner, policyName: string, document: string): Promise<void>;
+  /** Adds or replaces; with `maxTotalSize`, LimitExceededError when the owner's inline policies would then exceed it (IAM counts non-white-space characters). */
+  putInlinePolicy(owner: PolicyOwner, policyName: string, document: string, maxTotalSize?: number): Promise<void>;
   getInlinePolicy(owner: PolicyOwner, policyName: string): Promise<InlinePolicy | undefined>;
   listInlinePolicies(owner: PolicyOwner): Promise<InlinePolicy[]>;
   deleteInlinePolicy(owner: PolicyOwner, policyName: string): Promise<void>;
@@ -226,7 +235,8 @@ export interface IamEntityStore {
   listGroupsForUser(userId: string): Promise<Group[]>;
   listUsersInGroup(groupId: string): Promise<User[]>;
 
-  createRole(role: Role): Promise<void>;
+  /** With its boundary and tags, in one transaction. */
+  createRole(role: Role, extras?: CreateExtras): Promise<void>;
   getRole(accountId: string, roleName: string): Promise<Role | undefined>;
   getRoleById(roleId: string): Promise<Role | undefined>;
   listRoles(accountId: string, pathPrefix: string): Promise<Role[]>;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import {
-  AddUserToGroupCommand, AttachGroupPolicyCommand, AttachUserPolicyCommand, CreateAccessKeyCommand, CreateGroupCommand,
+  AddUserToGroupCommand, AttachGroupPolicyCommand, GetAccountAuthorizationDetailsCommand, AttachUserPolicyCommand, CreateAccessKeyCommand, CreateGroupCommand,
   CreateRoleCommand, CreateUserCommand, DeleteGroupCommand, DeleteRoleCommand, GetGroupCommand, GetRoleCommand, GetUserCommand,
   IAMClient, IAMServiceException, ListGroupsForUserCommand, ListRolesCommand, ListRoleTagsCommand, ListUserTagsCommand,
   PutRolePolicyCommand, PutUserPolicyCommand, RemoveUserFromGroupCommand, TagUserCommand, UpdateRoleCommand,
@@ -111,5 +111,44 @@ describe('IAM groups, roles, tags and IAM condition keys', () => {
     await gina.send(new CreateUserCommand({ UserName: 'bounded', Tags: [{ Key: 'cost-center', Value: '42' }], PermissionsBoundary: 'arn:aws:iam::aws:policy/ReadOnlyAccess' }));
     await gina.send(new AttachUserPolicyCommand({ UserName: 'tagged', PolicyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess' }));
     assert.equal((await failure(gina.send(new AttachUserPolicyCommand({ UserName: 'tagged', PolicyArn: 'arn:aws:iam::aws:policy/AdministratorAccess' })))).name, 'AccessDenied');
+  });
+});
+
+describe('GetAccountAuthorizationDetails', () => {
+  it('lists users, groups, roles and policies with their policies, paged', async () => {
+    const gw = await startGateway();
+    try {
+      const admin = new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, maxAttempts: 1, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) }) });
+      await admin.send(new CreateUserCommand({ UserName: 'hank' }));
+      await admin.send(new CreateGroupCommand({ GroupName: 'Ops' }));
+      await admin.send(new AddUserToGroupCommand({ GroupName: 'Ops', UserName: 'hank' }));
+      await admin.send(new PutUserPolicyCommand({ UserName: 'hank', PolicyName: 'inline', PolicyDocument: doc([{ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }]) }));
+      await admin.send(new CreateRoleCommand({ RoleName: 'R', AssumeRolePolicyDocument: doc([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]) }));
+      const all = await admin.send(new GetAccountAuthorizationDetailsCommand({}));
+      const hank = all.UserDetailList?.find((u) => u.UserName === 'hank');
+      assert.deepEqual(hank?.GroupList, ['Ops']);
+      assert.deepEqual(hank?.UserPolicyList?.map((x) => x.PolicyName), ['inline']);
+      assert.match(decodeURIComponent(hank!.UserPolicyList![0]!.PolicyDocument!), /iam:GetUser/);
+      assert.deepEqual(all.UserDetailList?.find((u) => u.UserName === 'admin')?.AttachedManagedPolicies?.map((x) => x.PolicyName), ['AdministratorAccess']);
+      assert.deepEqual(all.GroupDetailList?.map((g) => g.GroupName), ['Ops']);
+      assert.deepEqual(all.RoleDetailList?.map((r) => r.RoleName), ['R']);
+      assert.ok(all.Policies?.some((x) => x.PolicyName === 'AdministratorAccess' && x.PolicyVersionList?.[0]?.IsDefaultVersion === true));
+      const roles = await admin.send(new GetAccountAuthorizationDetailsCommand({ Filter: ['Role'] }));
+      assert.deepEqual([roles.UserDetailList?.length ?? 0, roles.RoleDetailList?.length], [0, 1]);
+      // Paging: one item at a time visits every item once.
+      const seen: string[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await admin.send(new GetAccountAuthorizationDetailsCommand({ MaxItems: 1, ...(marker ? { Marker: marker } : {}) }));
+        const items = [...(page.UserDetailList ?? []).map((u) => `u:${u.UserName}`), ...(page.GroupDetailList ?? []).map((g) => `g:${g.GroupName}`), ...(page.RoleDetailList ?? []).map((r) => `r:${r.RoleName}`), ...(page.Policies ?? []).map((x) => `p:${x.PolicyName}`)];
+        assert.equal(items.length, 1);
+        seen.push(...items);
+        marker = page.IsTruncated ? page.Marker : undefined;
+      } while (marker);
+      assert.deepEqual(seen.sort(), ['g:Ops', 'p:AdministratorAccess', 'p:ReadOnlyAccess', 'r:R', 'u:admin', 'u:hank']);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+      removeDir(gw.dataDir);
+    }
   });
 });

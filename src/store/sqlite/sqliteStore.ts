@@ -8,7 +8,7 @@ import type { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError, type Group,
   type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
-  type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType, type User,
+  type CreateExtras, type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType, type User,
 } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -270,15 +270,31 @@ export class SqliteStore implements Store {
     return r && { accountId: r.account_id, name: r.name, createdAt: r.created_at };
   }
 
-  async createUser(u: User): Promise<void> {
-    try {
-      this.#db
-        .prepare('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(u.accountId, u.userName, u.userName.toLowerCase(), u.userId, u.path, u.createdAt);
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new AlreadyExistsError(`User with name ${u.userName} already exists.`);
-      throw e;
-    }
+  async createUser(u: User, extras: CreateExtras = {}): Promise<void> {
+    this.#write(() => {
+      try {
+        this.#db
+          .prepare('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(u.accountId, u.userName, u.userName.toLowerCase(), u.userId, u.path, u.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`User with name ${u.userName} already exists.`);
+        throw e;
+      }
+      this.#extras('user', u.userId, extras);
+    });
+  }
+
+  /** A new entity's boundary and tags, in the transaction that creates it. */
+  #extras(type: 'user' | 'role', id: string, extras: CreateExtras): void {
+    if (extras.boundary !== undefined) this.#setBoundary(type, id, extras.boundary);
+    if (extras.tags !== undefined && extras.tags.length > 0) this.#putTags(type, id, extras.tags, extras.maxTags ?? 50);
+  }
+
+  #setBoundary(type: 'user' | 'role', id: string, policyArn: string | undefined): void {
+    if (policyArn !== undefined) this.#requirePolicy(policyArn);
+    const sql = type === 'user' ? 'UPDATE users SET permissions_boundary = ? WHERE user_id = ?' : 'UPDATE roles SET permissions_boundary = ? WHERE role_id = ?';
+    const { changes } = this.#db.prepare(sql).run(policyArn ?? null, id);
+    if (changes === 0) throw new NoSuchEntityError(`The ${type} with id ${id} cannot be found.`);
   }
 
   async getUser(accountId: string, userName: string): Promise<User | undefined> {
@@ -356,11 +372,7 @@ export class SqliteStore implements Store {
   }
 
   async setUserBoundary(userId: string, policyArn: string | undefined): Promise<void> {
-    this.#write(() => {
-      if (policyArn !== undefined) this.#requirePolicy(policyArn);
-      const { changes } = this.#db.prepare('UPDATE users SET permissions_boundary = ? WHERE user_id = ?').run(policyArn ?? null, userId);
-      if (changes === 0) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
-    });
+    this.#write(() => this.#setBoundary('user', userId, policyArn));
   }
 
   async createAccessKeyLimited(k: Omit<AccessKeyWithSecret, 'lastUsed'>, maxPerUser: number): Promise<void> {
@@ -507,13 +519,18 @@ export class SqliteStore implements Store {
     return rows.map(toPolicy);
   }
 
-  async putInlinePolicy(owner: PolicyOwner, policyName: string, document: string): Promise<void> {
+  async putInlinePolicy(owner: PolicyOwner, policyName: string, document: string, maxTotalSize?: number): Promise<void> {
     this.#write(() => {
       this.#requireOwner(owner);
       this.#db
         .prepare(`INSERT INTO inline_policies (owner_type, owner_id, policy_name, document) VALUES (?, ?, ?, ?)
                   ON CONFLICT (owner_type, owner_id, policy_name) DO UPDATE SET document = excluded.document`)
         .run(owner.type, owner.id, policyName, document);
+      // Summed after the change, inside the transaction: two racing puts cannot pass the quota.
+      if (maxTotalSize !== undefined) {
+        const total = this.#inline(owner).reduce((n, p) => n + p.document.replace(/\s/g, '').length, 0);
+        if (total > maxTotalSize) throw new LimitExceededError(`Maximum policy size of ${maxTotalSize} bytes exceeded for ${owner.type} ${owner.id}`);
+      }
     });
   }
 
@@ -622,7 +639,7 @@ export class SqliteStore implements Store {
 
   // ---------------------------------------------------------------- IAM: roles
 
-  async createRole(r: Role): Promise<void> {
+  async createRole(r: Role, extras: CreateExtras = {}): Promise<void> {
     this.#write(() => {
       this.#requireAccount(r.accountId);
       try {
@@ -635,6 +652,7 @@ export class SqliteStore implements Store {
         if (isUniqueViolation(e)) throw new AlreadyExistsError(`Role with name ${r.roleName} already exists.`);
         throw e;
       }
+      this.#extras('role', r.roleId, extras);
     });
   }
 
@@ -684,11 +702,7 @@ export class SqliteStore implements Store {
   }
 
   async setRoleBoundary(roleId: string, policyArn: string | undefined): Promise<void> {
-    this.#write(() => {
-      if (policyArn !== undefined) this.#requirePolicy(policyArn);
-      const { changes } = this.#db.prepare('UPDATE roles SET permissions_boundary = ? WHERE role_id = ?').run(policyArn ?? null, roleId);
-      if (changes === 0) throw new NoSuchEntityError(`The role with id ${roleId} cannot be found.`);
-    });
+    this.#write(() => this.#setBoundary('role', roleId, policyArn));
   }
 
   async rolePolicies(roleId: string): Promise<PrincipalPolicies> {
@@ -704,17 +718,19 @@ export class SqliteStore implements Store {
    * but for case the later wins.
    */
   async tagResource(type: TaggedType, id: string, tags: readonly Tag[], maxTags: number): Promise<void> {
-    this.#write(() => {
-      this.#requireEntity(type, id);
-      const put = this.#db.prepare(`INSERT INTO tags (resource_type, resource_id, tag_key, tag_key_lower, tag_value) VALUES (?, ?, ?, ?, ?)
-                                    ON CONFLICT (resource_type, resource_id, tag_key_lower)
-                                    DO UPDATE SET tag_key = excluded.tag_key, tag_value = excluded.tag_value`);
-      for (const t of tags) put.run(type, id, t.key, t.key.toLowerCase(), t.value);
-      // Counted after the change, inside the transaction: a refusal rolls every tag of the call back.
-      if (this.#count('SELECT COUNT(*) FROM tags WHERE resource_type = ? AND resource_id = ?', type, id) > maxTags) {
-        throw new LimitExceededError(`Cannot exceed quota for TagsPer${capitalized(type)}: ${maxTags}`);
-      }
-    });
+    this.#write(() => this.#putTags(type, id, tags, maxTags));
+  }
+
+  #putTags(type: TaggedType, id: string, tags: readonly Tag[], maxTags: number): void {
+    this.#requireEntity(type, id);
+    const put = this.#db.prepare(`INSERT INTO tags (resource_type, resource_id, tag_key, tag_key_lower, tag_value) VALUES (?, ?, ?, ?, ?)
+                                  ON CONFLICT (resource_type, resource_id, tag_key_lower)
+                                  DO UPDATE SET tag_key = excluded.tag_key, tag_value = excluded.tag_value`);
+    for (const t of tags) put.run(type, id, t.key, t.key.toLowerCase(), t.value);
+    // Counted after the change, inside the transaction: a refusal rolls every tag of the call back.
+    if (this.#count('SELECT COUNT(*) FROM tags WHERE resource_type = ? AND resource_id = ?', type, id) > maxTags) {
+      throw new LimitExceededError(`Cannot exceed quota for TagsPer${capitalized(type)}: ${maxTags}`);
+    }
   }
 
   /** Keys compare without case; absent keys are ignored. NoSuchEntityError for an unknown entity. */
