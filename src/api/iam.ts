@@ -9,7 +9,7 @@ import { userArn } from '../core/principal.js';
 import type { User } from '../store/types.js';
 import {
   asOwner, checkDocument, checkName, checkPath, IAM_LIMITS, iso, keyXml, ownKey, paginate, policy, policyXml, store,
-  targetUser, user, userXml, versionXml,
+  targetUser, user, userNameParam, userXml, versionXml,
 } from './iamShared.js';
 import { requestTagKeys, tagsParam, TAGS_PER_ENTITY } from './iamGroupsRoles.js';
 import { ownerPolicyActions } from './iamOwnerPolicies.js';
@@ -49,7 +49,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: userTarget,
     context: (p) => [...requestTagKeys(p), ...(p.get('PermissionsBoundary') === undefined ? [] : [['iam:PermissionsBoundary', p.get('PermissionsBoundary')!] as const])],
     async run(p, ctx) {
-      const name = checkName(required(p, 'UserName'), 'userName', 64);
+      const name = userNameParam(p);
       const u: User = { accountId: ctx.principal.accountId, userName: name, userId: newUserId(), path: checkPath(param(p, 'Path')), createdAt: ctx.now() };
       const boundaryArn = param(p, 'PermissionsBoundary');
       const boundary = boundaryArn === undefined ? undefined : (await policy(ctx, boundaryArn)).arn;
@@ -79,7 +79,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
   DeleteUser: {
     resource: userTarget,
     async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       await store(ctx.store.deleteUser(u.accountId, u.userName), {
         conflict: 'Cannot delete entity, must delete access keys and policies first.',
         notFound: `The user with name ${u.userName} cannot be found.`,
@@ -258,7 +258,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: userTarget,
     context: (p) => (p.get('PermissionsBoundary') === undefined ? [] : [['iam:PermissionsBoundary', p.get('PermissionsBoundary')!]]),
     async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       const found = await policy(ctx, required(p, 'PermissionsBoundary'));
       await ctx.store.setUserBoundary(u.userId, found.arn);
       ctx.policiesChanged();
@@ -269,7 +269,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
   DeleteUserPermissionsBoundary: {
     resource: userTarget,
     async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       await ctx.store.setUserBoundary(u.userId, undefined);
       ctx.policiesChanged();
       return undefined;

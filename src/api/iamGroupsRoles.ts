@@ -5,7 +5,7 @@
 import { PortcullisError } from '../core/errors.js';
 import { newGroupId, newRoleId } from '../core/ids.js';
 import type { Group, Role, Tag, TaggedType } from '../store/types.js';
-import { checkDocument, checkName, checkPath, iso, paginate, policy, store, user, userXml } from './iamShared.js';
+import { checkDocument, checkName, checkPath, iso, paginate, policy, store, user, userNameParam, userXml } from './iamShared.js';
 import { ownerPolicyActions } from './iamOwnerPolicies.js';
 import { memberList } from './simulate.js';
 import { param, required, type XmlNode } from './query.js';
@@ -179,7 +179,7 @@ export const IAM_GROUP_ROLE_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: groupTarget,
     async run(p, ctx) {
       const g = await group(ctx, groupName(p));
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       await store(ctx.store.addUserToGroup(g.groupId, u.userId));
       ctx.policiesChanged();
       return undefined;
@@ -189,7 +189,7 @@ export const IAM_GROUP_ROLE_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: groupTarget,
     async run(p, ctx) {
       const g = await group(ctx, groupName(p));
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       await store(ctx.store.removeUserFromGroup(g.groupId, u.userId), { notFound: `User ${u.userName} is not in group ${g.groupName}.` });
       ctx.policiesChanged();
       return undefined;
@@ -198,7 +198,7 @@ export const IAM_GROUP_ROLE_ACTIONS: Readonly<Record<string, QueryAction>> = {
   ListGroupsForUser: {
     resource: userOrAnyTarget,
     async run(p, ctx) {
-      const u = await user(ctx, checkName(required(p, 'UserName'), 'userName', 64));
+      const u = await user(ctx, userNameParam(p));
       const { page, more } = paginate(await ctx.store.listGroupsForUser(u.userId), p);
       return { Groups: page.map(groupXml), ...more };
     },
@@ -309,7 +309,7 @@ export const IAM_GROUP_ROLE_ACTIONS: Readonly<Record<string, QueryAction>> = {
   }),
 
   // ---- tags
-  ...tagActions('User', 'user', async (p, ctx) => (await user(ctx, checkName(required(p, 'UserName'), 'userName', 64))).userId, userOrAnyTarget),
+  ...tagActions('User', 'user', async (p, ctx) => (await user(ctx, userNameParam(p))).userId, userOrAnyTarget),
   ...tagActions('Role', 'role', async (p, ctx) => (await role(ctx, roleName(p))).roleId, roleTarget),
   ...tagActions('Policy', 'policy', async (p, ctx) => (await policy(ctx, required(p, 'PolicyArn'))).policyId, async (p) => param(p, 'PolicyArn') ?? '*'),
 };

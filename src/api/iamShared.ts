@@ -35,6 +35,11 @@ export function checkName(value: string, what: string, max: number): string {
   return value;
 }
 
+/** The `UserName` parameter, required and valid. */
+export function userNameParam(p: ReadonlyMap<string, string>): string {
+  return checkName(required(p, 'UserName'), 'userName', 64);
+}
+
 export function checkPath(value: string | undefined): string {
   const path = value ?? '/';
   if (path.length > 512 || !/^\/([\x21-\x7e]*\/)?$/.test(path)) {
