@@ -26,7 +26,7 @@ function userResource(ctx: ApiContext, u: User | undefined, name: string, path =
 
 /** The ARN of the user a request names (or the caller), whether or not that user exists. */
 async function userTarget(p: ReadonlyMap<string, string>, ctx: ApiContext): Promise<string> {
-  const name = param(p, 'UserName') ?? ctx.principal.userName;
+  const name = param(p, 'UserName') ?? (ctx.principal.type === 'user' ? ctx.principal.userName : '');
   return userResource(ctx, await ctx.store.getUser(ctx.principal.accountId, name), name, param(p, 'Path'));
 }
 

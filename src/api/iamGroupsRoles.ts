@@ -67,7 +67,7 @@ async function roleTarget(p: Params, ctx: ApiContext): Promise<string> {
 }
 
 async function userOrAnyTarget(p: Params, ctx: ApiContext): Promise<string> {
-  const name = param(p, 'UserName') ?? ctx.principal.userName;
+  const name = param(p, 'UserName') ?? (ctx.principal.type === 'user' ? ctx.principal.userName : '');
   const u = await ctx.store.getUser(ctx.principal.accountId, name);
   return `arn:aws:iam::${ctx.principal.accountId}:user${u?.path ?? '/'}${name}`;
 }

@@ -35,6 +35,12 @@ export function checkName(value: string, what: string, max: number): string {
   return value;
 }
 
+/** The caller's user name, for actions whose UserName defaults to the caller (users only). */
+export function callerUserName(ctx: ApiContext): string {
+  if (ctx.principal.type !== 'user') throw new PortcullisError('ValidationError', 'Must specify userName when calling with non-User credentials');
+  return ctx.principal.userName;
+}
+
 /** The `UserName` parameter, required and valid. */
 export function userNameParam(p: ReadonlyMap<string, string>): string {
   return checkName(required(p, 'UserName'), 'userName', 64);
@@ -135,7 +141,7 @@ export async function user(ctx: ApiContext, userName: string): Promise<User> {
 /** The user a request is about: `UserName`, or the caller when omitted (as IAM does). */
 export async function targetUser(p: ReadonlyMap<string, string>, ctx: ApiContext): Promise<User> {
   const name = param(p, 'UserName');
-  return user(ctx, name === undefined ? ctx.principal.userName : checkName(name, 'userName', 64));
+  return user(ctx, name === undefined ? callerUserName(ctx) : checkName(name, 'userName', 64));
 }
 
 export async function policy(ctx: ApiContext, arn: string): Promise<ManagedPolicy> {

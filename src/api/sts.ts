@@ -5,6 +5,7 @@
 import { PortcullisError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { Store } from '../store/types.js';
+import type { SessionClaims } from '../sts/token.js';
 import { required, type XmlNode } from './query.js';
 
 export const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
@@ -18,6 +19,8 @@ export interface ApiContext {
   keyChanged(accessKeyId: string): void;
   /** Policies or attachments changed: forget compiled permission sets. */
   policiesChanged(): void;
+  /** Seals a session token for temporary credentials. */
+  sealToken(claims: SessionClaims): string;
 }
 
 type Params = ReadonlyMap<string, string>;
@@ -28,6 +31,8 @@ export interface QueryAction {
   resource(params: Params, ctx: ApiContext): Promise<string>;
   /** False for the few actions AWS answers without any permission (GetCallerIdentity). */
   readonly authorize?: false;
+  /** The resource's own policy, when it has one (a role's trust policy for sts:AssumeRole). */
+  resourcePolicy?(params: Params, ctx: ApiContext): Promise<{ readonly text: string; readonly account: string; readonly kind: 'trust' | 'resource' } | undefined>;
   /** Condition keys this action adds to the request context (iam:PolicyARN, aws:RequestTag/…). */
   context?(params: Params): ReadonlyArray<readonly [string, string | readonly string[]]>;
   run(params: Params, ctx: ApiContext): Promise<XmlNode | undefined>;

@@ -146,6 +146,12 @@ export const ERRORS = {
     json: same(400, 'ValidationException'),
     restXml: same(400, 'InvalidArgument'),
   },
+  // --- STS ---
+  PackedPolicyTooLarge: {
+    query: same(400, 'PackedPolicyTooLarge'),
+    json: same(400, 'PackedPolicyTooLargeException'),
+    restXml: same(400, 'PackedPolicyTooLarge'),
+  },
   // --- request shape ---
   InvalidAction: {
     query: same(400, 'InvalidAction'),

@@ -35,26 +35,66 @@ export class Authorizer {
     this.#sets = new Map();
   }
 
-  async authorize(principal: Principal, action: string, resource: string, context: RequestContext): Promise<Decision> {
+  /**
+   * `resourcePolicy`: the resource's own policy when it has one (a role's trust policy for
+   * sts:AssumeRole), with the account that owns the resource.
+   */
+  async authorize(
+    principal: Principal,
+    action: string,
+    resource: string,
+    context: RequestContext,
+    resourcePolicy?: { readonly text: string; readonly account: string; readonly kind: 'trust' | 'resource' },
+  ): Promise<Decision> {
     const { set, tags } = await this.#policySet(principal);
     for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
-    return evaluate({ principal: { kind: 'user', arn: principal.arn, accountId: principal.accountId }, action, resource, context }, set);
+    const session = principal.session;
+    if (session !== undefined) for (const [k, v] of Object.entries(session.tags)) context.set(`aws:PrincipalTag/${k}`, v);
+    const sessionPolicies = session === undefined || session.policies.length === 0
+      ? undefined
+      : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
+    const resourcePolicies = resourcePolicy === undefined
+      ? undefined
+      : [this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(resourcePolicy.text)}`, resourcePolicy.text, resourcePolicy.kind)];
+    const decision = evaluate(
+      {
+        principal: principal.type === 'assumed-role'
+          ? { kind: 'role-session', arn: principal.arn, accountId: principal.accountId, roleArn: principal.roleArn }
+          : { kind: 'user', arn: principal.arn, accountId: principal.accountId },
+        action,
+        resource,
+        resourceAccount: resourcePolicy?.account,
+        context,
+      },
+      { ...set, session: sessionPolicies, resource: resourcePolicies },
+    );
+    // A role's trust policy must itself allow, whatever the identity policies say.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html
+    if (resourcePolicy?.kind === 'trust' && decision.decision === 'allowed' && !decision.matched.some((m) => m.role === 'resource')) {
+      return { decision: 'implicitDeny', matched: [], reason: 'implicit-deny:trust' };
+    }
+    return decision;
   }
 
   #policySet(principal: Principal): Promise<Loaded> {
-    const hit = this.#sets.get(principal.userId);
+    const id = principal.type === 'assumed-role' ? principal.roleId : principal.userId;
+    const hit = this.#sets.get(id);
     if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.set;
-    const set = this.#load(principal.userId);
+    const set = this.#load(principal.type === 'assumed-role' ? 'role' : 'user', id);
     if (this.#sets.size >= 10_000) this.#sets = new Map();
-    this.#sets.set(principal.userId, { at: this.#clock(), set });
-    set.catch(() => this.#sets.delete(principal.userId));
+    this.#sets.set(id, { at: this.#clock(), set });
+    set.catch(() => this.#sets.delete(id));
     return set;
   }
 
-  async #load(userId: string): Promise<Loaded> {
-    const [p, tags] = await Promise.all([this.#store.principalPolicies(userId), this.#store.listTags('user', userId)]);
+  /** A user's or a role's policies and tags. A deleted role has none: its sessions can do nothing. */
+  async #load(type: 'user' | 'role', id: string): Promise<Loaded> {
+    const [p, tags] = await Promise.all([
+      type === 'user' ? this.#store.principalPolicies(id) : this.#store.rolePolicies(id),
+      this.#store.listTags(type, id),
+    ]);
     // Ids change whenever the text can: managed versions never change, inline ones are hashed.
-    const inline = p.inline.map((x) => this.#compile(`inline:${userId}:${x.policyName}:${digest(x.document)}`, x.document));
+    const inline = p.inline.map((x) => this.#compile(`inline:${id}:${x.policyName}:${digest(x.document)}`, x.document));
     const managed = p.managed.map((x) => this.#compile(`${x.arn}@${x.versionId}`, x.document));
     const boundary = p.boundary === undefined ? undefined : this.#compile(`${p.boundary.arn}@${p.boundary.versionId}`, p.boundary.document);
     return { set: { identity: [...inline, ...managed], boundary }, tags };
@@ -75,6 +115,7 @@ export function accessDenied(principalArn: string, action: string, resource: str
     ? `with an explicit deny in ${d.reason.endsWith('boundary') ? 'a permissions boundary' : d.reason.endsWith('session') ? 'a session policy' : d.reason.endsWith('resource') ? 'a resource-based policy' : 'an identity-based policy'}`
     : d.reason === 'implicit-deny:boundary' ? `because no permissions boundary allows the ${action} action`
     : d.reason === 'implicit-deny:session' ? `because no session policy allows the ${action} action`
+    : d.reason === 'implicit-deny:trust' ? `because the role's trust policy does not allow it`
     : `because no identity-based policy allows the ${action} action`;
   return new PortcullisError('AccessDenied', `User: ${principalArn} is not authorized to perform: ${action} on resource: ${resource} ${why}`);
 }

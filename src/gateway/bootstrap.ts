@@ -13,6 +13,7 @@ import { ADMINISTRATOR_ACCESS_ARN, AWS_MANAGED_POLICIES } from '../iam/awsManage
 import { Sealer } from '../store/seal.js';
 import { SqliteStore } from '../store/sqlite/sqliteStore.js';
 import type { Store } from '../store/types.js';
+import { tokenKeyFrom, type TokenKey } from '../sts/token.js';
 import { selfSignedCertificate } from '../tls/selfSigned.js';
 import { writeFileAtomic } from './files.js';
 import type { Logger } from './log.js';
@@ -89,6 +90,8 @@ export function openStore(config: Config, sealer: Sealer): Store {
 
 export interface Bootstrapped {
   readonly store: Store;
+  /** Session-token keys from the master keys: the first seals, all open. */
+  readonly tokenKeys: readonly TokenKey[];
   readonly accountId: string;
   readonly adminAccessKeyId: string;
 }
@@ -96,7 +99,8 @@ export interface Bootstrapped {
 export async function bootstrap(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): Promise<Bootstrapped> {
   const dir = config.dataDir;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const sealer = new Sealer(masterKeys(dir, env, log));
+  const keys = masterKeys(dir, env, log);
+  const sealer = new Sealer(keys);
   if (config.tls.certificates.length === 0) ensureCertificates(dir, log);
   const store = openStore(config, sealer);
   try {
@@ -143,7 +147,7 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
       log.info('wrote administrator credentials', { path: credentials, profile: CREDENTIALS_PROFILE });
     }
-    return { store, accountId, adminAccessKeyId: accessKeyId };
+    return { store, accountId, adminAccessKeyId: accessKeyId, tokenKeys: keys.map(tokenKeyFrom) };
   } catch (e) {
     await store.close();
     throw e;

@@ -4,7 +4,9 @@
  * one store round trip among concurrent requests for the same key.
  */
 import type { Clock } from '../core/clock.js';
-import { type Principal, userArn } from '../core/principal.js';
+import { Lru } from '../core/lru.js';
+import { assumedRoleArn, roleArn, type Principal, userArn } from '../core/principal.js';
+import { openToken, type SessionClaims, type TokenKey } from '../sts/token.js';
 import type { CredentialLookupResult } from '../sigv4/verify.js';
 import type { Store } from '../store/types.js';
 
@@ -22,10 +24,13 @@ export class CredentialCache {
   readonly #max: number;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Result>>();
+  readonly #tokenKeys: readonly TokenKey[];
+  readonly #tokens = new Lru<string, { token: string; claims: SessionClaims }>(10_000);
 
-  constructor(store: Store, opts: { clock: Clock; ttlMs?: number; max?: number }) {
+  constructor(store: Store, opts: { clock: Clock; tokenKeys: readonly TokenKey[]; ttlMs?: number; max?: number }) {
     this.#store = store;
     this.#clock = opts.clock;
+    this.#tokenKeys = opts.tokenKeys;
     this.#ttlMs = opts.ttlMs ?? 1000;
     this.#max = opts.max ?? 10_000;
   }
@@ -36,10 +41,9 @@ export class CredentialCache {
   }
 
   readonly lookup = (accessKeyId: string, sessionToken: string | undefined): Result | Promise<Result> => {
-    if (sessionToken !== undefined) {
-      // Temporary credentials arrive with STS; until then no token is valid.
-      return { status: 'invalidToken' };
-    }
+    if (sessionToken !== undefined) return this.#temporary(accessKeyId, sessionToken);
+    // A temporary key without its token is as good as unknown (AWS answers the same).
+    if (accessKeyId.startsWith('ASIA')) return { status: 'unknown' };
     const hit = this.#entries.get(accessKeyId);
     if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.result;
     let pending = this.#inflight.get(accessKeyId);
@@ -49,6 +53,24 @@ export class CredentialCache {
     }
     return pending;
   };
+
+  /**
+   * Temporary credentials need no store: the sealed token holds the secret and the principal.
+   * An opened token is remembered (by its key ID, with the token itself) so a busy session
+   * pays for the decryption once.
+   */
+  #temporary(accessKeyId: string, token: string): Result {
+    let claims: SessionClaims | undefined;
+    const hit = this.#tokens.get(accessKeyId);
+    if (hit !== undefined && hit.token === token) claims = hit.claims;
+    else {
+      claims = openToken(token, this.#tokenKeys);
+      if (claims === undefined || claims.accessKeyId !== accessKeyId) return { status: 'invalidToken' };
+      this.#tokens.set(accessKeyId, { token, claims });
+    }
+    if (this.#clock() >= claims.expiresAt) return { status: 'expired' };
+    return { status: 'found', secretAccessKey: claims.secretAccessKey, principal: sessionPrincipal(claims) };
+  }
 
   async #fetch(accessKeyId: string): Promise<Result> {
     const result = await this.#resolve(accessKeyId);
@@ -75,4 +97,33 @@ export class CredentialCache {
     };
     return { status: 'found', secretAccessKey: key.secretAccessKey, principal };
   }
+}
+
+/** The principal a session token speaks for. */
+export function sessionPrincipal(c: SessionClaims): Principal {
+  const session = {
+    issuedAt: c.issuedAt,
+    expiresAt: c.expiresAt,
+    policies: c.sessionPolicies,
+    tags: c.tags,
+    transitiveTagKeys: c.transitiveTagKeys,
+    sourceIdentity: c.sourceIdentity,
+    chained: c.chained,
+  };
+  const p = c.principal;
+  if (p.type === 'user-session') {
+    return { type: 'user', accountId: p.accountId, userName: p.userName, userId: p.userId, path: p.userPath, arn: userArn(p.accountId, p.userPath, p.userName), session };
+  }
+  return {
+    type: 'assumed-role',
+    accountId: p.accountId,
+    roleName: p.roleName,
+    roleId: p.roleId,
+    rolePath: p.rolePath,
+    roleArn: roleArn(p.accountId, p.rolePath, p.roleName),
+    sessionName: p.sessionName,
+    arn: assumedRoleArn(p.accountId, p.roleName, p.sessionName),
+    userId: `${p.roleId}:${p.sessionName}`,
+    session,
+  };
 }

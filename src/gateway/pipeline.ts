@@ -11,6 +11,7 @@ import { IAM_ACTIONS, IAM_VERSION, IAM_XMLNS } from '../api/iam.js';
 import { AUTHORIZATION_DETAILS_ACTIONS } from '../api/iamAuthorizationDetails.js';
 import { IAM_GROUP_ROLE_ACTIONS } from '../api/iamGroupsRoles.js';
 import { SIMULATE_ACTIONS } from '../api/simulate.js';
+import { STS_CREDENTIAL_ACTIONS } from '../api/stsCredentials.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -26,6 +27,7 @@ import { accessDenied, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
 import { requestContext } from './requestContext.js';
 import type { RequestContext } from '../iam/context.js';
+import { sealToken, type TokenKey } from '../sts/token.js';
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -40,7 +42,7 @@ interface QueryService {
 const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics']);
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
-  sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: STS_ACTIONS },
+  sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: { ...STS_ACTIONS, ...STS_CREDENTIAL_ACTIONS } },
   iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS, ...AUTHORIZATION_DETAILS_ACTIONS } },
 };
 
@@ -48,6 +50,8 @@ export interface PipelineDeps {
   readonly store: Store;
   readonly credentials: CredentialCache;
   readonly authorizer: Authorizer;
+  /** Seals the session tokens STS hands out. */
+  readonly tokenKey: TokenKey;
   readonly lastUsed: LastUsedTracker;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
@@ -203,6 +207,7 @@ export class Pipeline {
       now: this.#d.clock,
       keyChanged: (id) => this.#d.credentials.invalidate(id),
       policiesChanged: () => this.#d.authorizer.invalidate(),
+      sealToken: (claims) => sealToken(claims, this.#d.tokenKey),
     };
     let reason = 'no-authorization-needed';
     if (handler.authorize !== false) {
@@ -211,7 +216,7 @@ export class Pipeline {
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
       for (const [k, v] of handler.context?.(params) ?? []) context.set(k, v);
       await this.#resourceTags(resource, principal.accountId, context);
-      const decision = await this.#d.authorizer.authorize(principal, trail.action, resource, context);
+      const decision = await this.#d.authorizer.authorize(principal, trail.action, resource, context, await handler.resourcePolicy?.(params, ctx));
       reason = decision.reason;
       if (decision.decision !== 'allowed') {
         trail.denial = decision.reason;

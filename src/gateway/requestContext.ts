@@ -14,22 +14,32 @@ export interface ContextInput {
   readonly now: number;
 }
 
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export function requestContext(i: ContextInput): RequestContext {
+  const p = i.principal;
   const ctx = new RequestContext([
-    ['aws:CurrentTime', new Date(i.now).toISOString().replace(/\.\d{3}Z$/, 'Z')],
+    ['aws:CurrentTime', iso(i.now)],
     ['aws:EpochTime', String(Math.floor(i.now / 1000))],
     // Portcullis only listens on TLS.
     ['aws:SecureTransport', 'true'],
     ['aws:SourceIp', i.sourceIp.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1')],
-    ['aws:PrincipalArn', i.principal.arn],
-    ['aws:PrincipalAccount', i.principal.accountId],
-    ['aws:PrincipalType', 'User'],
-    ['aws:userid', i.principal.userId],
-    ['aws:username', i.principal.userName],
+    // For a role session, AWS gives the role's ARN here, not the session's.
+    ['aws:PrincipalArn', p.type === 'assumed-role' ? p.roleArn : p.arn],
+    ['aws:PrincipalAccount', p.accountId],
+    ['aws:PrincipalType', p.type === 'assumed-role' ? 'AssumedRole' : 'User'],
+    ['aws:userid', p.userId],
+    ['aws:username', p.type === 'user' ? p.userName : undefined],
     ['aws:RequestedRegion', i.region],
   ]);
   // As S3 does with s3:TlsVersion, a number such as 1.3 for Numeric operators.
   if (i.tlsVersion !== null) ctx.set('portcullis:TlsVersion', tlsVersionNumber(i.tlsVersion));
-  // aws:MultiFactorAuthPresent is absent for long-term access keys, as in AWS.
+  // Temporary credentials carry their issue time; long-term keys have neither key, as in AWS.
+  if (p.session !== undefined) {
+    ctx.set('aws:TokenIssueTime', iso(p.session.issuedAt)).set('aws:MultiFactorAuthPresent', 'false');
+    if (p.session.sourceIdentity !== undefined) ctx.set('aws:SourceIdentity', p.session.sourceIdentity);
+  }
   return ctx;
 }

@@ -17,6 +17,7 @@ import { AuditLog } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { CredentialCache } from './credentials.js';
+import type { TokenKey } from '../sts/token.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -42,7 +43,7 @@ export class Gateway {
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
-  private constructor(opts: StartOptions, store: Store, accountId: string) {
+  private constructor(opts: StartOptions, store: Store, accountId: string, tokenKeys: readonly TokenKey[]) {
     const { config, log } = opts;
     const clock = opts.clock ?? systemClock;
     this.config = config;
@@ -52,11 +53,12 @@ export class Gateway {
     this.metrics = new Metrics();
     this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
-    const credentials = new CredentialCache(store, { clock });
+    const credentials = new CredentialCache(store, { clock, tokenKeys });
     const pipeline = new Pipeline({
       store,
       credentials,
       authorizer: new Authorizer(store, clock),
+      tokenKey: tokenKeys[0]!,
       lastUsed: this.#lastUsed,
       audit: this.#audit,
       metrics: this.metrics,
@@ -113,8 +115,8 @@ export class Gateway {
   }
 
   static async start(opts: StartOptions): Promise<Gateway> {
-    const { store, accountId } = await bootstrap(opts.config, opts.env, opts.log);
-    const gateway = new Gateway(opts, store, accountId);
+    const { store, accountId, tokenKeys } = await bootstrap(opts.config, opts.env, opts.log);
+    const gateway = new Gateway(opts, store, accountId, tokenKeys);
     await new Promise<void>((resolve, reject) => {
       gateway.#server.once('error', reject);
       gateway.#server.listen(opts.config.listen.port, opts.config.listen.host, () => {

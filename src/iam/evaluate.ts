@@ -120,7 +120,7 @@ export function evaluate(req: AuthzRequest, set: PolicySet): Decision {
       const sessionPass = sessionOk || bySession;
       if (boundaryPass && sessionPass) return { decision: 'allowed', matched: used(direct, boundary, session), reason: 'allow:resource' };
     }
-    if (identitySide) return { decision: 'allowed', matched: used(identity, boundary, session), reason: 'allow:identity' };
+    if (identitySide) return { decision: 'allowed', matched: used(identity, resource, boundary, session), reason: 'allow:identity' };
   } else if (identitySide && resource.length > 0) {
     return { decision: 'allowed', matched: used(identity, resource, boundary, session), reason: 'allow:cross-account' };
   }

@@ -1,0 +1,159 @@
+/**
+ * Temporary credentials end to end: AssumeRole and GetSessionToken through the AWS CLI and the
+ * AWS SDK for JavaScript v3, and the credentials they return used for allowed and denied calls.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { Agent } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { AttachRolePolicyCommand, CreateRoleCommand, CreateUserCommand, GetUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
+
+const run = promisify(execFile);
+type Creds = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+const doc = (statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+
+async function failure(p: Promise<unknown>): Promise<{ name: string; message: string; status: number | undefined }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+    return { name: err.name, message: err.message, status: err.$metadata?.httpStatusCode };
+  }
+  assert.fail('the call succeeded');
+}
+
+const asCreds = (c: Credentials | undefined): Creds => ({ accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! });
+
+describe('temporary credentials', () => {
+  let gw: RunningGateway;
+  let account: string;
+  const handler = () => new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) });
+  const sts = (c: Creds) => new STSClient({ endpoint: gw.url, region: 'us-east-1', credentials: c, maxAttempts: 1, requestHandler: handler() });
+  const iam = (c: Creds) => new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: c, maxAttempts: 1, requestHandler: handler() });
+  const roleArn = (name: string) => `arn:aws:iam::${account}:role/${name}`;
+
+  before(async () => {
+    gw = await startGateway();
+    account = (await sts(gw.admin).send(new GetCallerIdentityCommand({}))).Account!;
+    const admin = iam(gw.admin);
+    const trustAccount = doc([{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole' }]);
+    await admin.send(new CreateRoleCommand({ RoleName: 'Reader', AssumeRolePolicyDocument: trustAccount, MaxSessionDuration: 7200 }));
+    await admin.send(new AttachRolePolicyCommand({ RoleName: 'Reader', PolicyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess' }));
+    await admin.send(new CreateRoleCommand({ RoleName: 'Locked', AssumeRolePolicyDocument: doc([{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'sts:AssumeRole' }]) }));
+    await admin.send(new CreateRoleCommand({
+      RoleName: 'Partner',
+      AssumeRolePolicyDocument: doc([{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': 'the-42' } } }]),
+    }));
+    await admin.send(new PutRolePolicyCommand({ RoleName: 'Partner', PolicyName: 'chain', PolicyDocument: doc([{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }]) }));
+  });
+  after(async () => {
+    assert.equal(await gw.stop(), 0);
+    removeDir(gw.dataDir);
+  });
+
+  it('AWS CLI: assume-role, then the credentials call get-caller-identity and allowed and denied actions', async () => {
+    const env: Record<string, string | undefined> = { ...process.env, AWS_SHARED_CREDENTIALS_FILE: join(gw.dataDir, 'credentials'), AWS_CA_BUNDLE: join(gw.dataDir, 'tls', 'cert.pem'), AWS_CONFIG_FILE: '/dev/null' };
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete env[k];
+    const cli = (args: string[], extra: Record<string, string> = {}) => run('aws', ['--region', 'us-east-1', '--endpoint-url', gw.url, '--output', 'json', ...args], { env: { ...env, ...extra }, timeout: 60_000 });
+    const out = JSON.parse((await cli(['--profile', 'portcullis', 'sts', 'assume-role', '--role-arn', roleArn('Reader'), '--role-session-name', 'cli-session'])).stdout) as {
+      Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
+      AssumedRoleUser: { AssumedRoleId: string; Arn: string };
+    };
+    assert.match(out.Credentials.AccessKeyId, /^ASIA[A-Z2-7]{16}$/);
+    assert.equal(out.AssumedRoleUser.Arn, `arn:aws:sts::${account}:assumed-role/Reader/cli-session`);
+    assert.match(out.AssumedRoleUser.AssumedRoleId, /^AROA[A-Z2-7]{17}:cli-session$/);
+    const expires = Date.parse(out.Credentials.Expiration) - Date.now();
+    assert.ok(expires > 3500_000 && expires <= 3600_000, `one hour by default, got ${expires} ms`);
+
+    const session = { AWS_ACCESS_KEY_ID: out.Credentials.AccessKeyId, AWS_SECRET_ACCESS_KEY: out.Credentials.SecretAccessKey, AWS_SESSION_TOKEN: out.Credentials.SessionToken };
+    const me = JSON.parse((await cli(['sts', 'get-caller-identity'], session)).stdout) as { Arn: string; UserId: string };
+    assert.equal(me.Arn, out.AssumedRoleUser.Arn);
+    assert.equal(me.UserId, out.AssumedRoleUser.AssumedRoleId);
+    const users = JSON.parse((await cli(['iam', 'list-users'], session)).stdout) as { Users: unknown[] };
+    assert.ok(users.Users.length >= 1, 'ReadOnlyAccess lets the role list users');
+    const denied = await cli(['iam', 'create-user', '--user-name', 'nope'], session).then(() => undefined, (e: { stderr: string }) => e);
+    assert.ok(denied);
+    assert.match(denied.stderr, /AccessDenied/);
+    assert.match(denied.stderr, /assumed-role\/Reader\/cli-session is not authorized to perform: iam:CreateUser/);
+
+    // A token changed by one character is refused.
+    const t = out.Credentials.SessionToken;
+    const tampered = t.slice(0, -5) + (t.at(-5) === 'A' ? 'B' : 'A') + t.slice(-4);
+    const bad = await cli(['sts', 'get-caller-identity'], { ...session, AWS_SESSION_TOKEN: tampered }).then(() => undefined, (e: { stderr: string }) => e);
+    assert.ok(bad);
+    assert.match(bad.stderr, /InvalidClientTokenId/);
+  });
+
+  it('SDK: the trust policy decides, with its conditions', async () => {
+    const admin = sts(gw.admin);
+    const locked = await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Locked'), RoleSessionName: 'x1' })));
+    assert.equal(locked.name, 'AccessDenied');
+    assert.equal(locked.status, 403);
+    assert.equal((await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Partner'), RoleSessionName: 'x2', ExternalId: 'wrong' })))).name, 'AccessDenied');
+    assert.equal((await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Partner'), RoleSessionName: 'x3' })))).name, 'AccessDenied');
+    const ok = await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Partner'), RoleSessionName: 'x4', ExternalId: 'the-42' }));
+    assert.equal(ok.AssumedRoleUser?.Arn, `arn:aws:sts::${account}:assumed-role/Partner/x4`);
+    assert.equal((await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Nowhere'), RoleSessionName: 'x5' })))).name, 'AccessDenied');
+  });
+
+  it('SDK: durations within 900 s and the role maximum; chaining capped at an hour', async () => {
+    const admin = sts(gw.admin);
+    assert.equal((await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'd1', DurationSeconds: 899 })))).name, 'ValidationError');
+    assert.equal((await failure(admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'd2', DurationSeconds: 7201 })))).name, 'ValidationError');
+    const long = await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'd3', DurationSeconds: 7200 }));
+    assert.ok(long.Credentials!.Expiration!.getTime() - Date.now() > 7100_000);
+    const partner = asCreds((await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Partner'), RoleSessionName: 'c1', ExternalId: 'the-42' }))).Credentials);
+    const chained = await failure(sts(partner).send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'c2', DurationSeconds: 7200 })));
+    assert.equal(chained.name, 'ValidationError');
+    assert.match(chained.message, /role chaining/);
+    const ok = await sts(partner).send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'c3' }));
+    assert.equal(ok.AssumedRoleUser?.Arn, `arn:aws:sts::${account}:assumed-role/Reader/c3`);
+  });
+
+  it('SDK: a session policy narrows the session and never widens it', async () => {
+    const admin = sts(gw.admin);
+    const narrow = asCreds((await admin.send(new AssumeRoleCommand({
+      RoleArn: roleArn('Reader'), RoleSessionName: 'narrow',
+      Policy: doc([{ Effect: 'Allow', Action: ['iam:ListUsers', 'iam:CreateUser'], Resource: '*' }]),
+    }))).Credentials);
+    await iam(narrow).send(new ListUsersCommand({}));
+    assert.equal((await failure(iam(narrow).send(new GetUserCommand({ UserName: 'admin' })))).name, 'AccessDenied', 'the role allows it, the session policy does not');
+    const widen = await failure(iam(narrow).send(new CreateUserCommand({ UserName: 'widened' })));
+    assert.equal(widen.name, 'AccessDenied', 'the session policy allows it, the role does not');
+  });
+
+  it('SDK: GetSessionToken for a user, refused from session credentials', async () => {
+    const out = await sts(gw.admin).send(new GetSessionTokenCommand({ DurationSeconds: 900 }));
+    const session = asCreds(out.Credentials);
+    assert.match(session.accessKeyId, /^ASIA/);
+    const me = await sts(session).send(new GetCallerIdentityCommand({}));
+    assert.match(me.Arn!, /:user\/admin$/);
+    assert.equal((await iam(session).send(new GetUserCommand({}))).User?.UserName, 'admin');
+    const again = await failure(sts(session).send(new GetSessionTokenCommand({})));
+    assert.equal(again.name, 'AccessDenied');
+    // Without its token, a temporary key is unknown.
+    const bare = await failure(sts({ accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey }).send(new GetCallerIdentityCommand({})));
+    assert.equal(bare.name, 'InvalidClientTokenId');
+  });
+
+  it('revoking active sessions with a Deny on aws:TokenIssueTime', async () => {
+    const admin = sts(gw.admin);
+    const before = asCreds((await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'old' }))).Credentials);
+    await iam(before).send(new ListUsersCommand({}));
+    await new Promise((r) => setTimeout(r, 1100));
+    const cutoff = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await new Promise((r) => setTimeout(r, 1100));
+    await iam(gw.admin).send(new PutRolePolicyCommand({
+      RoleName: 'Reader', PolicyName: 'AWSRevokeOlderSessions',
+      PolicyDocument: doc([{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': cutoff } } }]),
+    }));
+    assert.equal((await failure(iam(before).send(new ListUsersCommand({})))).name, 'AccessDenied');
+    const after = asCreds((await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'new' }))).Credentials);
+    await iam(after).send(new ListUsersCommand({}));
+  });
+});
