@@ -1,8 +1,10 @@
 import { benchGateway } from './gateway.js';
 import { benchIam } from './iam.js';
 import { benchSigv4 } from './sigv4.js';
+import { benchSts } from './sts.js';
 
 const only = process.argv[2];
 if (only === undefined || only === 'sigv4') await benchSigv4();
 if (only === undefined || only === 'iam') await benchIam();
+if (only === undefined || only === 'sts') await benchSts();
 if (only === undefined || only === 'gateway') await benchGateway();

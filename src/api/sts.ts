@@ -21,6 +21,10 @@ export interface ApiContext {
   policiesChanged(): void;
   /** Seals a session token for temporary credentials. */
   sealToken(claims: SessionClaims): string;
+  /** Opens an encoded authorization message (DecodeAuthorizationMessage); undefined if not ours. */
+  openMessage(encoded: string): string | undefined;
+  /** Authorizes one more action in this request's context; AccessDenied when refused. */
+  authorize(action: string, resource: string, resourcePolicy?: { readonly text: string; readonly account: string; readonly kind: 'trust' | 'resource' }): Promise<void>;
 }
 
 type Params = ReadonlyMap<string, string>;

@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { PortcullisError } from '../core/errors.js';
 import { newSecretAccessKey } from '../core/ids.js';
-import { assumedRoleArn } from '../core/principal.js';
+import { assumedRoleArn, roleArn } from '../core/principal.js';
 import { parseArn } from '../iam/arn.js';
 import { parsePolicy, policySize } from '../iam/document.js';
 import type { Role } from '../store/types.js';
 import type { SessionClaims, SessionPrincipal } from '../sts/token.js';
+import { requestTagKeys } from './iamGroupsRoles.js';
 import { memberList } from './simulate.js';
 import { param, required, type XmlNode } from './query.js';
 import type { ApiContext, QueryAction } from './sts.js';
@@ -85,6 +86,33 @@ async function roleOf(p: Params, ctx: ApiContext): Promise<Role> {
   return role;
 }
 
+/** Session policies: the inline Policy and up to ten managed ones (PolicyArns), each narrowing the session. */
+async function sessionPolicies(p: Params, ctx: ApiContext): Promise<string[]> {
+  const policies: string[] = [];
+  const inline = param(p, 'Policy');
+  if (inline !== undefined) {
+    parsePolicy(inline, 'identity');
+    policies.push(inline);
+  }
+  const arns = [];
+  for (let i = 1; p.has(`PolicyArns.member.${i}.arn`); i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
+  if (arns.length > STS_LIMITS.policyArns) throw new PortcullisError('ValidationError', `A session can have at most ${STS_LIMITS.policyArns} managed session policies.`);
+  for (const arn of arns) {
+    const found = await ctx.store.getManagedPolicy(arn);
+    if (found === undefined || (found.accountId !== 'aws' && found.accountId !== ctx.principal.accountId)) throw new PortcullisError('InvalidParameterValue', `Policy ${arn} does not exist or is not attachable.`);
+    policies.push((await ctx.store.getPolicyVersion(arn, found.defaultVersionId))!.document);
+  }
+  return policies;
+}
+
+/** PackedPolicySize: the session policies and tags as a percentage of what a session may carry. */
+function packed(policies: readonly string[], tags: Readonly<Record<string, string>>): number {
+  const size = policies.reduce((n, d) => n + policySize(d), 0) + Object.entries(tags).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const percent = Math.ceil((size / STS_LIMITS.packedPolicyChars) * 100);
+  if (percent > 100) throw new PortcullisError('PackedPolicyTooLarge', `Packed size of the session policies and tags is ${percent}% of the allowed size.`);
+  return percent;
+}
+
 /** The condition keys AssumeRole puts in the request context for the trust policy. */
 function assumeRoleKeys(p: Params): Array<[string, string | string[]]> {
   const out: Array<[string, string | string[]]> = [];
@@ -105,6 +133,46 @@ function assumeRoleKeys(p: Params): Array<[string, string | string[]]> {
 }
 
 export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
+  DecodeAuthorizationMessage: {
+    resource: async () => '*',
+    async run(p, ctx) {
+      const decoded = ctx.openMessage(required(p, 'EncodedMessage'));
+      if (decoded === undefined) throw new PortcullisError('InvalidAuthorizationMessage', 'The encoded authorization message is not valid.');
+      return { DecodedMessage: decoded };
+    },
+  },
+
+  GetFederationToken: {
+    resource: async (p, ctx) => `arn:aws:sts::${ctx.principal.accountId}:federated-user/${param(p, 'Name') ?? ''}`,
+    context: (p) => requestTagKeys(p),
+    async run(p, ctx) {
+      const caller = ctx.principal;
+      if (caller.type !== 'user' || caller.session !== undefined) {
+        throw new PortcullisError('AccessDenied', 'Cannot call GetFederationToken with session credentials');
+      }
+      const name = required(p, 'Name');
+      if (!/^[\w+=,.@-]{2,32}$/.test(name)) {
+        throw new PortcullisError('ValidationError', `1 validation error detected: Value '${name.slice(0, 32)}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 32`);
+      }
+      const seconds = duration(p, STS_LIMITS.sessionTokenDefault, STS_LIMITS.sessionTokenMax);
+      const policies = await sessionPolicies(p, ctx);
+      const tags = sessionTags(p);
+      const packedPercent = packed(policies, tags);
+      const now = ctx.now();
+      const principal: SessionPrincipal = { type: 'federated-user', accountId: caller.accountId, name, userId: caller.userId, userName: caller.userName, userPath: caller.path };
+      const claims: SessionClaims = {
+        accessKeyId: newTemporaryKeyId(), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
+        // Without a session policy a federated user may do nothing: the empty list says so.
+        sessionPolicies: policies, tags, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
+      };
+      return {
+        Credentials: credentialsXml(claims, ctx.sealToken(claims)),
+        FederatedUser: { FederatedUserId: `${caller.accountId}:${name}`, Arn: `arn:aws:sts::${caller.accountId}:federated-user/${name}` },
+        PackedPolicySize: packedPercent,
+      };
+    },
+  },
+
   // Needs no permission, but only long-term credentials may call it.
   GetSessionToken: {
     resource: async () => '*',
@@ -142,21 +210,7 @@ export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const chained = caller.type === 'assumed-role';
       const seconds = duration(p, STS_LIMITS.assumeRoleDefault, chained ? STS_LIMITS.chainedMax : role.maxSessionDuration);
 
-      // Session policies: the inline Policy and up to ten managed ones, each narrowing the session.
-      const policies: string[] = [];
-      const inline = param(p, 'Policy');
-      if (inline !== undefined) {
-        parsePolicy(inline, 'identity');
-        policies.push(inline);
-      }
-      const arns = [];
-      for (let i = 1; p.has(`PolicyArns.member.${i}.arn`); i++) arns.push(p.get(`PolicyArns.member.${i}.arn`)!);
-      if (arns.length > STS_LIMITS.policyArns) throw new PortcullisError('ValidationError', `A session can have at most ${STS_LIMITS.policyArns} managed session policies.`);
-      for (const arn of arns) {
-        const found = await ctx.store.getManagedPolicy(arn);
-        if (found === undefined || (found.accountId !== 'aws' && found.accountId !== caller.accountId)) throw new PortcullisError('InvalidParameterValue', `Policy ${arn} does not exist or is not attachable.`);
-        policies.push((await ctx.store.getPolicyVersion(arn, found.defaultVersionId))!.document);
-      }
+      const policies = await sessionPolicies(p, ctx);
 
       // Tags: the request's, plus the caller's transitive ones when chaining (which cannot be overridden).
       const tags = sessionTags(p);
@@ -175,9 +229,11 @@ export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
           sourceIdentity = caller.session.sourceIdentity;
         }
       }
-      const packed = policies.reduce((n, d) => n + policySize(d), 0) + Object.entries(tags).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      const packedPercent = Math.ceil((packed / STS_LIMITS.packedPolicyChars) * 100);
-      if (packedPercent > 100) throw new PortcullisError('PackedPolicyTooLarge', `Packed size of the session policies and tags is ${packedPercent}% of the allowed size.`);
+      const packedPercent = packed(policies, tags);
+      // Passing session tags takes sts:TagSession too, from the caller's policies and the trust policy.
+      if (Object.keys(tags).length > 0) {
+        await ctx.authorize('sts:TagSession', roleArn(role.accountId, role.path, role.roleName), { text: role.assumeRolePolicyDocument, account: role.accountId, kind: 'trust' });
+      }
 
       const now = ctx.now();
       const principal: SessionPrincipal = { type: 'assumed-role', accountId: role.accountId, roleId: role.roleId, roleName: role.roleName, rolePath: role.path, sessionName };

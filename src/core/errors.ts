@@ -152,6 +152,11 @@ export const ERRORS = {
     json: same(400, 'PackedPolicyTooLargeException'),
     restXml: same(400, 'PackedPolicyTooLarge'),
   },
+  InvalidAuthorizationMessage: {
+    query: same(400, 'InvalidAuthorizationMessageException'),
+    json: same(400, 'InvalidAuthorizationMessageException'),
+    restXml: same(400, 'InvalidAuthorizationMessageException'),
+  },
   // --- request shape ---
   InvalidAction: {
     query: same(400, 'InvalidAction'),

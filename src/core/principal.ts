@@ -39,7 +39,21 @@ export interface RolePrincipal {
   readonly session: SessionInfo;
 }
 
-export type Principal = UserPrincipal | RolePrincipal;
+/** A federated user from GetFederationToken: the calling user's policies, narrowed by the session's. */
+export interface FederatedPrincipal {
+  readonly type: 'federated-user';
+  readonly accountId: string;
+  readonly name: string;
+  /** `arn:aws:sts::ACCOUNT:federated-user/NAME` */
+  readonly arn: string;
+  /** `ACCOUNT:NAME`, the aws:userid of a federated user. */
+  readonly userId: string;
+  /** The IAM user whose policies the federated user has (intersected with the session's). */
+  readonly iamUserId: string;
+  readonly session: SessionInfo;
+}
+
+export type Principal = UserPrincipal | RolePrincipal | FederatedPrincipal;
 
 export function userArn(accountId: string, path: string, userName: string): string {
   return `arn:aws:iam::${accountId}:user${path}${userName}`;

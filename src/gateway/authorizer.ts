@@ -50,7 +50,8 @@ export class Authorizer {
     for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
     const session = principal.session;
     if (session !== undefined) for (const [k, v] of Object.entries(session.tags)) context.set(`aws:PrincipalTag/${k}`, v);
-    const sessionPolicies = session === undefined || session.policies.length === 0
+    // A federated user's session policies always apply: with none, the session may do nothing.
+    const sessionPolicies = session === undefined || (session.policies.length === 0 && principal.type !== 'federated-user')
       ? undefined
       : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
     const resourcePolicies = resourcePolicy === undefined
@@ -60,7 +61,7 @@ export class Authorizer {
       {
         principal: principal.type === 'assumed-role'
           ? { kind: 'role-session', arn: principal.arn, accountId: principal.accountId, roleArn: principal.roleArn }
-          : { kind: 'user', arn: principal.arn, accountId: principal.accountId },
+          : { kind: principal.type === 'federated-user' ? 'federated' : 'user', arn: principal.arn, accountId: principal.accountId },
         action,
         resource,
         resourceAccount: resourcePolicy?.account,
@@ -77,7 +78,7 @@ export class Authorizer {
   }
 
   #policySet(principal: Principal): Promise<Loaded> {
-    const id = principal.type === 'assumed-role' ? principal.roleId : principal.userId;
+    const id = principal.type === 'assumed-role' ? principal.roleId : principal.type === 'federated-user' ? principal.iamUserId : principal.userId;
     const hit = this.#sets.get(id);
     if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.set;
     const set = this.#load(principal.type === 'assumed-role' ? 'role' : 'user', id);
@@ -109,13 +110,30 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url').slice(0, 16);
 }
 
+/** The decoded form of an authorization failure, in the shape DecodeAuthorizationMessage returns. */
+export function decodedAuthorizationMessage(principal: Principal, action: string, resource: string, context: RequestContext, d: Decision): object {
+  return {
+    allowed: false,
+    explicitDeny: d.decision === 'explicitDeny',
+    matchedStatements: { items: d.matched.map((m) => ({ statementId: m.sid ?? '', effect: m.effect.toUpperCase(), policyId: m.policy, policyType: m.role })) },
+    failures: { items: [] },
+    context: {
+      principal: { id: principal.userId, arn: principal.arn },
+      action,
+      resource,
+      conditions: { items: [...context.keys()].sort().map((key) => ({ key, values: { items: (context.get(key) ?? []).map((value) => ({ value })) } })) },
+    },
+  };
+}
+
 /** AccessDenied as IAM words it: who, what, on which resource, and which kind of policy said no. */
-export function accessDenied(principalArn: string, action: string, resource: string, d: Decision): PortcullisError {
+export function accessDenied(principalArn: string, action: string, resource: string, d: Decision, encoded?: string): PortcullisError {
   const why = d.decision === 'explicitDeny'
     ? `with an explicit deny in ${d.reason.endsWith('boundary') ? 'a permissions boundary' : d.reason.endsWith('session') ? 'a session policy' : d.reason.endsWith('resource') ? 'a resource-based policy' : 'an identity-based policy'}`
     : d.reason === 'implicit-deny:boundary' ? `because no permissions boundary allows the ${action} action`
     : d.reason === 'implicit-deny:session' ? `because no session policy allows the ${action} action`
     : d.reason === 'implicit-deny:trust' ? `because the role's trust policy does not allow it`
     : `because no identity-based policy allows the ${action} action`;
-  return new PortcullisError('AccessDenied', `User: ${principalArn} is not authorized to perform: ${action} on resource: ${resource} ${why}`);
+  const tail = encoded === undefined ? '' : ` Encoded authorization failure message: ${encoded}`;
+  return new PortcullisError('AccessDenied', `User: ${principalArn} is not authorized to perform: ${action} on resource: ${resource} ${why}.${tail}`);
 }

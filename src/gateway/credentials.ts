@@ -111,6 +111,17 @@ export function sessionPrincipal(c: SessionClaims): Principal {
     chained: c.chained,
   };
   const p = c.principal;
+  if (p.type === 'federated-user') {
+    return {
+      type: 'federated-user',
+      accountId: p.accountId,
+      name: p.name,
+      arn: `arn:aws:sts::${p.accountId}:federated-user/${p.name}`,
+      userId: `${p.accountId}:${p.name}`,
+      iamUserId: p.userId,
+      session,
+    };
+  }
   if (p.type === 'user-session') {
     return { type: 'user', accountId: p.accountId, userName: p.userName, userId: p.userId, path: p.userPath, arn: userArn(p.accountId, p.userPath, p.userName), session };
   }

@@ -23,11 +23,11 @@ import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store } from '../store/types.js';
 import type { AuditLog } from './audit.js';
-import { accessDenied, type Authorizer } from './authorizer.js';
+import { accessDenied, decodedAuthorizationMessage, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
 import { requestContext } from './requestContext.js';
 import type { RequestContext } from '../iam/context.js';
-import { sealToken, type TokenKey } from '../sts/token.js';
+import { openMessage, sealMessage, sealToken, type TokenKey } from '../sts/token.js';
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -201,6 +201,19 @@ export class Pipeline {
     if (handler === undefined) throw new PortcullisError('InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${params.get('Version') ?? service.version}`);
     trail.known = true;
     const principal = verified.principal;
+    const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
+    for (const [k, v] of handler.context?.(params) ?? []) context.set(k, v);
+    // One authorization: allowed, or AccessDenied carrying an encoded account of why.
+    const authorize = async (action: string, resource: string, resourcePolicy?: Parameters<Authorizer['authorize']>[4]): Promise<string> => {
+      await this.#resourceTags(resource, principal.accountId, context);
+      const decision = await this.#d.authorizer.authorize(principal, action, resource, context, resourcePolicy);
+      if (decision.decision !== 'allowed') {
+        trail.denial = decision.reason;
+        const encoded = sealMessage(JSON.stringify(decodedAuthorizationMessage(principal, action, resource, context, decision)), this.#d.tokenKey);
+        throw accessDenied(principal.arn, action, resource, decision, encoded);
+      }
+      return decision.reason;
+    };
     const ctx: ApiContext = {
       principal,
       store: this.#d.store,
@@ -208,20 +221,14 @@ export class Pipeline {
       keyChanged: (id) => this.#d.credentials.invalidate(id),
       policiesChanged: () => this.#d.authorizer.invalidate(),
       sealToken: (claims) => sealToken(claims, this.#d.tokenKey),
+      openMessage: (encoded) => openMessage(encoded, [this.#d.tokenKey]),
+      authorize: async (action, resource, resourcePolicy) => void (await authorize(action, resource, resourcePolicy)),
     };
     let reason = 'no-authorization-needed';
     if (handler.authorize !== false) {
       const resource = await handler.resource(params, ctx);
       trail.resource = resource;
-      const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
-      for (const [k, v] of handler.context?.(params) ?? []) context.set(k, v);
-      await this.#resourceTags(resource, principal.accountId, context);
-      const decision = await this.#d.authorizer.authorize(principal, trail.action, resource, context, await handler.resourcePolicy?.(params, ctx));
-      reason = decision.reason;
-      if (decision.decision !== 'allowed') {
-        trail.denial = decision.reason;
-        throw accessDenied(principal.arn, trail.action, resource, decision);
-      }
+      reason = await authorize(trail.action, resource, await handler.resourcePolicy?.(params, ctx));
     }
     const result = await handler.run(params, ctx);
     this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, service.xmlns, result, trail.requestId), 'allow', reason);

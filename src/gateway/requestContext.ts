@@ -29,7 +29,7 @@ export function requestContext(i: ContextInput): RequestContext {
     // For a role session, AWS gives the role's ARN here, not the session's.
     ['aws:PrincipalArn', p.type === 'assumed-role' ? p.roleArn : p.arn],
     ['aws:PrincipalAccount', p.accountId],
-    ['aws:PrincipalType', p.type === 'assumed-role' ? 'AssumedRole' : 'User'],
+    ['aws:PrincipalType', p.type === 'assumed-role' ? 'AssumedRole' : p.type === 'federated-user' ? 'FederatedUser' : 'User'],
     ['aws:userid', p.userId],
     ['aws:username', p.type === 'user' ? p.userName : undefined],
     ['aws:RequestedRegion', i.region],

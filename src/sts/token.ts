@@ -23,6 +23,15 @@ export type SessionPrincipal =
       readonly sessionName: string;
     }
   | {
+      /** GetFederationToken: named by the caller, acting with the calling user's policies. */
+      readonly type: 'federated-user';
+      readonly accountId: string;
+      readonly name: string;
+      readonly userId: string;
+      readonly userName: string;
+      readonly userPath: string;
+    }
+  | {
       readonly type: 'user-session';
       readonly accountId: string;
       readonly userId: string;
@@ -60,20 +69,20 @@ export function tokenKeyFrom(masterKey: Uint8Array): TokenKey {
   return { id, key };
 }
 
-const AAD = Buffer.from('portcullis session token', 'utf8');
+/** What a sealed text is for: a session token never opens as a message, nor the reverse. */
+const PURPOSE = { token: Buffer.from('portcullis session token', 'utf8'), message: Buffer.from('portcullis authorization message', 'utf8') };
 
-export function sealToken(claims: SessionClaims, key: TokenKey): string {
+function seal(text: string, key: TokenKey, aad: Buffer): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key.key, iv);
-  cipher.setAAD(AAD);
-  const body = Buffer.concat([cipher.update(JSON.stringify(claims), 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   return `${PREFIX}.${key.id}.${Buffer.concat([iv, body]).toString('base64url')}`;
 }
 
-/** The claims of a token any of `keys` sealed, or undefined for anything else (tampered, truncated, foreign). */
-export function openToken(token: string, keys: readonly TokenKey[]): SessionClaims | undefined {
-  if (token.length > 8192) return undefined;
-  const parts = token.split('.');
+function open(sealed: string, keys: readonly TokenKey[], aad: Buffer, maxLength: number): string | undefined {
+  if (sealed.length > maxLength) return undefined;
+  const parts = sealed.split('.');
   if (parts.length !== 3 || parts[0] !== PREFIX) return undefined;
   const key = keys.find((k) => k.id === parts[1]);
   if (key === undefined) return undefined;
@@ -81,11 +90,29 @@ export function openToken(token: string, keys: readonly TokenKey[]): SessionClai
   if (data.length < 12 + 16 + 2) return undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.key, data.subarray(0, 12));
-    decipher.setAAD(AAD);
+    decipher.setAAD(aad);
     decipher.setAuthTag(data.subarray(data.length - 16));
-    const text = Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()]).toString('utf8');
-    return JSON.parse(text) as SessionClaims;
+    return Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()]).toString('utf8');
   } catch {
     return undefined;
   }
+}
+
+export function sealToken(claims: SessionClaims, key: TokenKey): string {
+  return seal(JSON.stringify(claims), key, PURPOSE.token);
+}
+
+/** The claims of a token any of `keys` sealed, or undefined for anything else (tampered, truncated, foreign). */
+export function openToken(token: string, keys: readonly TokenKey[]): SessionClaims | undefined {
+  const text = open(token, keys, PURPOSE.token, 8192);
+  return text === undefined ? undefined : (JSON.parse(text) as SessionClaims);
+}
+
+/** An encoded authorization failure message, readable only through DecodeAuthorizationMessage. */
+export function sealMessage(text: string, key: TokenKey): string {
+  return seal(text, key, PURPOSE.message);
+}
+
+export function openMessage(encoded: string, keys: readonly TokenKey[]): string | undefined {
+  return open(encoded, keys, PURPOSE.message, 65_536);
 }

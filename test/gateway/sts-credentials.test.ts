@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { AttachRolePolicyCommand, CreateRoleCommand, CreateUserCommand, GetUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, DecodeAuthorizationMessageCommand, GetCallerIdentityCommand, GetFederationTokenCommand, GetSessionTokenCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 
@@ -155,5 +158,79 @@ describe('temporary credentials', () => {
     assert.equal((await failure(iam(before).send(new ListUsersCommand({})))).name, 'AccessDenied');
     const after = asCreds((await admin.send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'new' }))).Credentials);
     await iam(after).send(new ListUsersCommand({}));
+  });
+
+  it('SDK: GetFederationToken gives the permissions of the user narrowed by the session policy, none without one', async () => {
+    const admin = sts(gw.admin);
+    const fed = await admin.send(new GetFederationTokenCommand({ Name: 'partner-app', DurationSeconds: 900, Policy: doc([{ Effect: 'Allow', Action: 'iam:ListUsers', Resource: '*' }]) }));
+    assert.equal(fed.FederatedUser?.Arn, `arn:aws:sts::${account}:federated-user/partner-app`);
+    assert.equal(fed.FederatedUser?.FederatedUserId, `${account}:partner-app`);
+    const creds = asCreds(fed.Credentials);
+    assert.equal((await sts(creds).send(new GetCallerIdentityCommand({}))).Arn, fed.FederatedUser?.Arn);
+    await iam(creds).send(new ListUsersCommand({}));
+    assert.equal((await failure(iam(creds).send(new GetUserCommand({ UserName: 'admin' })))).name, 'AccessDenied');
+    const bare = asCreds((await admin.send(new GetFederationTokenCommand({ Name: 'no-policy' }))).Credentials);
+    assert.equal((await failure(iam(bare).send(new ListUsersCommand({})))).name, 'AccessDenied', 'no session policy: no permissions');
+    assert.equal((await failure(sts(creds).send(new GetFederationTokenCommand({ Name: 'again' })))).name, 'AccessDenied');
+  });
+
+  it('SDK: session tags need sts:TagSession in the trust policy, and become aws:PrincipalTag', async () => {
+    const admin = iam(gw.admin);
+    const trustNoTags = doc([{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole' }]);
+    const trustTags = doc([{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: ['sts:AssumeRole', 'sts:TagSession'] }]);
+    await admin.send(new CreateRoleCommand({ RoleName: 'NoTags', AssumeRolePolicyDocument: trustNoTags }));
+    await admin.send(new CreateRoleCommand({ RoleName: 'Tagged', AssumeRolePolicyDocument: trustTags }));
+    await admin.send(new PutRolePolicyCommand({
+      RoleName: 'Tagged', PolicyName: 'ByTag',
+      PolicyDocument: doc([{ Effect: 'Allow', Action: 'iam:ListUsers', Resource: '*', Condition: { StringEquals: { 'aws:PrincipalTag/project': 'apollo' } } }]),
+    }));
+    const refused = await failure(sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('NoTags'), RoleSessionName: 't1', Tags: [{ Key: 'project', Value: 'apollo' }] })));
+    assert.equal(refused.name, 'AccessDenied');
+    assert.match(refused.message, /sts:TagSession/);
+    const apollo = asCreds((await sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('Tagged'), RoleSessionName: 't2', Tags: [{ Key: 'project', Value: 'apollo' }] }))).Credentials);
+    await iam(apollo).send(new ListUsersCommand({}));
+    const gemini = asCreds((await sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('Tagged'), RoleSessionName: 't3', Tags: [{ Key: 'project', Value: 'gemini' }] }))).Credentials);
+    assert.equal((await failure(iam(gemini).send(new ListUsersCommand({})))).name, 'AccessDenied');
+  });
+
+  it('SDK: AccessDenied carries an encoded message that DecodeAuthorizationMessage opens for those allowed', async () => {
+    const narrow = asCreds((await sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('Reader'), RoleSessionName: 'dec', Policy: doc([{ Effect: 'Allow', Action: 'iam:ListUsers', Resource: '*' }]) }))).Credentials);
+    const denied = await failure(iam(narrow).send(new CreateUserCommand({ UserName: 'zed' })));
+    const encoded = /Encoded authorization failure message: (\S+)/.exec(denied.message)?.[1];
+    assert.ok(encoded, denied.message);
+    const decoded = JSON.parse((await sts(gw.admin).send(new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded }))).DecodedMessage!) as {
+      allowed: boolean; context: { action: string; principal: { arn: string }; conditions: { items: Array<{ key: string }> } };
+    };
+    assert.equal(decoded.allowed, false);
+    assert.equal(decoded.context.action, 'iam:CreateUser');
+    assert.equal(decoded.context.principal.arn, `arn:aws:sts::${account}:assumed-role/Reader/dec`);
+    assert.ok(decoded.context.conditions.items.some((c) => c.key === 'aws:principaltype'));
+    assert.equal((await failure(sts(narrow).send(new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded })))).name, 'AccessDenied', 'the session may not decode');
+    assert.equal((await failure(sts(gw.admin).send(new DecodeAuthorizationMessageCommand({ EncodedMessage: encoded.slice(0, -4) + 'AAAA' })))).name, 'InvalidAuthorizationMessageException');
+  });
+
+  it('SDK fromTemporaryCredentials, and an AWS config profile with role_arn and source_profile in the CLI and boto3', async () => {
+    const provider = fromTemporaryCredentials({
+      masterCredentials: gw.admin,
+      params: { RoleArn: roleArn('Reader'), RoleSessionName: 'provider', DurationSeconds: 900 },
+      clientConfig: { endpoint: gw.url, region: 'us-east-1', requestHandler: handler() },
+    });
+    const viaProvider = new STSClient({ endpoint: gw.url, region: 'us-east-1', credentials: provider, maxAttempts: 1, requestHandler: handler() });
+    assert.equal((await viaProvider.send(new GetCallerIdentityCommand({}))).Arn, `arn:aws:sts::${account}:assumed-role/Reader/provider`);
+
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
+    try {
+      const config = join(dir, 'config');
+      writeFileSync(config, `[profile reader]\nrole_arn = ${roleArn('Reader')}\nsource_profile = portcullis\nrole_session_name = from-profile\nregion = us-east-1\n`);
+      const env: Record<string, string | undefined> = { ...process.env, AWS_SHARED_CREDENTIALS_FILE: join(gw.dataDir, 'credentials'), AWS_CA_BUNDLE: join(gw.dataDir, 'tls', 'cert.pem'), AWS_CONFIG_FILE: config, AWS_ENDPOINT_URL: gw.url };
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete env[k];
+      const cli = JSON.parse((await run('aws', ['--profile', 'reader', '--endpoint-url', gw.url, '--output', 'json', 'sts', 'get-caller-identity'], { env, timeout: 60_000 })).stdout) as { Arn: string };
+      assert.equal(cli.Arn, `arn:aws:sts::${account}:assumed-role/Reader/from-profile`);
+      const py = `import boto3\ns = boto3.Session(profile_name='reader')\nprint(s.client('sts', endpoint_url='${gw.url}').get_caller_identity()['Arn'])`;
+      const boto = (await run(process.env['PORTCULLIS_PYTHON'] || 'python3', ['-c', py], { env, timeout: 60_000 })).stdout.trim();
+      assert.equal(boto, `arn:aws:sts::${account}:assumed-role/Reader/from-profile`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
