@@ -25,7 +25,7 @@ export class CredentialCache {
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Result>>();
   readonly #tokenKeys: readonly TokenKey[];
-  readonly #tokens = new Lru<string, { token: string; claims: SessionClaims }>(10_000);
+  readonly #tokens = new Lru<string, { token: string; expiresAt: number; found: Result }>(10_000);
 
   constructor(store: Store, opts: { clock: Clock; tokenKeys: readonly TokenKey[]; ttlMs?: number; max?: number }) {
     this.#store = store;
@@ -60,16 +60,14 @@ export class CredentialCache {
    * pays for the decryption once.
    */
   #temporary(accessKeyId: string, token: string): Result {
-    let claims: SessionClaims | undefined;
-    const hit = this.#tokens.get(accessKeyId);
-    if (hit !== undefined && hit.token === token) claims = hit.claims;
-    else {
-      claims = openToken(token, this.#tokenKeys);
+    let hit = this.#tokens.get(accessKeyId);
+    if (hit === undefined || hit.token !== token) {
+      const claims = openToken(token, this.#tokenKeys);
       if (claims === undefined || claims.accessKeyId !== accessKeyId) return { status: 'invalidToken' };
-      this.#tokens.set(accessKeyId, { token, claims });
+      hit = { token, expiresAt: claims.expiresAt, found: { status: 'found', secretAccessKey: claims.secretAccessKey, principal: sessionPrincipal(claims) } };
+      this.#tokens.set(accessKeyId, hit);
     }
-    if (this.#clock() >= claims.expiresAt) return { status: 'expired' };
-    return { status: 'found', secretAccessKey: claims.secretAccessKey, principal: sessionPrincipal(claims) };
+    return this.#clock() >= hit.expiresAt ? { status: 'expired' } : hit.found;
   }
 
   async #fetch(accessKeyId: string): Promise<Result> {

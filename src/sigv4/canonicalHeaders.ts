@@ -36,6 +36,9 @@ export function headerMapFromRecord(headers: Readonly<Record<string, string | re
 const NEEDS_TRIM = /^\s|\s$|\s\s|[\t\r\n]/;
 
 export function canonicalHeaderValue(value: string): string {
+  // Long opaque values (session tokens) hold no white space at all: four indexOf scans are far
+  // cheaper than the regex over them.
+  if (value.length > 64 && value.indexOf(' ') < 0 && value.indexOf('\t') < 0 && value.indexOf('\n') < 0 && value.indexOf('\r') < 0) return value;
   return NEEDS_TRIM.test(value) ? value.trim().replace(/\s+/g, ' ') : value;
 }
 

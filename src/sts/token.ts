@@ -98,14 +98,46 @@ function open(sealed: string, keys: readonly TokenKey[], aad: Buffer, maxLength:
   }
 }
 
+/**
+ * Claims travel as a compact JSON array, so the token (which every request carries and signs)
+ * stays short: positions instead of names, times in seconds.
+ */
+type Packed = [
+  akid: string, secret: string, principal: (string | undefined)[], iat: number, exp: number, policies: readonly string[],
+  tags: Readonly<Record<string, string>>, transitive: readonly string[], sourceIdentity: string | null, chained: 0 | 1,
+];
+
+function pack(c: SessionClaims): Packed {
+  const p = c.principal;
+  const principal = p.type === 'assumed-role'
+    ? ['r', p.accountId, p.roleId, p.roleName, p.rolePath, p.sessionName]
+    : p.type === 'federated-user'
+      ? ['f', p.accountId, p.userId, p.userName, p.userPath, p.name]
+      : ['u', p.accountId, p.userId, p.userName, p.userPath];
+  return [c.accessKeyId, c.secretAccessKey, principal, c.issuedAt / 1000, c.expiresAt / 1000, c.sessionPolicies, c.tags, c.transitiveTagKeys, c.sourceIdentity ?? null, c.chained ? 1 : 0];
+}
+
+function unpack(x: Packed): SessionClaims {
+  const [kind, accountId, id, name, path, extra] = x[2] as string[];
+  const principal: SessionPrincipal = kind === 'r'
+    ? { type: 'assumed-role', accountId: accountId!, roleId: id!, roleName: name!, rolePath: path!, sessionName: extra! }
+    : kind === 'f'
+      ? { type: 'federated-user', accountId: accountId!, userId: id!, userName: name!, userPath: path!, name: extra! }
+      : { type: 'user-session', accountId: accountId!, userId: id!, userName: name!, userPath: path! };
+  return {
+    accessKeyId: x[0], secretAccessKey: x[1], principal, issuedAt: x[3] * 1000, expiresAt: x[4] * 1000, sessionPolicies: x[5],
+    tags: x[6], transitiveTagKeys: x[7], sourceIdentity: x[8] ?? undefined, chained: x[9] === 1,
+  };
+}
+
 export function sealToken(claims: SessionClaims, key: TokenKey): string {
-  return seal(JSON.stringify(claims), key, PURPOSE.token);
+  return seal(JSON.stringify(pack(claims)), key, PURPOSE.token);
 }
 
 /** The claims of a token any of `keys` sealed, or undefined for anything else (tampered, truncated, foreign). */
 export function openToken(token: string, keys: readonly TokenKey[]): SessionClaims | undefined {
   const text = open(token, keys, PURPOSE.token, 8192);
-  return text === undefined ? undefined : (JSON.parse(text) as SessionClaims);
+  return text === undefined ? undefined : unpack(JSON.parse(text) as Packed);
 }
 
 /** An encoded authorization failure message, readable only through DecodeAuthorizationMessage. */
