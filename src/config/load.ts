@@ -24,6 +24,8 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const OPEN_MAPS = new Set(['oidc.jwks']);
+
 /**
  * Overlays `over` on `base`, refusing keys the defaults do not have (typos fail loudly) and
  * anything but an object where the defaults hold one. Returns new objects throughout.
@@ -35,7 +37,8 @@ function merge(base: Json, over: Json, path: string): Json {
     const b = base[k];
     if (isObject(b)) {
       if (!isObject(v)) throw new ConfigError(`\`${path}${k}\` must be an object`);
-      out[k] = merge(b, v, `${path}${k}.`);
+      // Maps whose keys are the user's (issuer URLs) are taken whole; their values are checked in validate.
+      out[k] = OPEN_MAPS.has(`${path}${k}`) ? { ...v } : merge(b, v, `${path}${k}.`);
     } else out[k] = v;
   }
   return out;
@@ -95,6 +98,10 @@ function validate(c: Config): void {
   check(Number.isInteger(c.audit.keepFiles) && c.audit.keepFiles >= 1, '`audit.keepFiles` must be at least 1');
   check(['debug', 'info', 'warn', 'error'].includes(c.log.level), '`log.level` must be debug, info, warn or error');
   check(Number.isInteger(c.lastUsedFlushMs) && c.lastUsedFlushMs >= 100, '`lastUsedFlushMs` must be at least 100');
+  for (const [issuer, source] of Object.entries(c.oidc.jwks)) {
+    check(/^https:\/\/[^\s/]+/.test(issuer), `\`oidc.jwks\` keys must be issuer URLs (https://…), not \`${issuer}\``);
+    check(typeof source === 'string' && source !== '', `\`oidc.jwks["${issuer}"]\` must be a JWKS file path or URL`);
+  }
 }
 
 export function loadConfig(src: Sources): Config {
@@ -138,5 +145,7 @@ export function loadConfig(src: Sources): Config {
   const tls = config.tls as unknown as { certificates: { cert: string; key: string }[]; clientCaFile: string | undefined };
   tls.certificates = tls.certificates.map((f) => ({ cert: resolve(src.cwd, f.cert), key: resolve(src.cwd, f.key) }));
   if (tls.clientCaFile !== undefined) tls.clientCaFile = resolve(src.cwd, tls.clientCaFile);
+  const oidc = config.oidc as unknown as { jwks: Record<string, string> };
+  oidc.jwks = Object.fromEntries(Object.entries(oidc.jwks).map(([issuer, source]) => [issuer, /^https?:\/\//.test(source) ? source : resolve(src.cwd, source)]));
   return deepFreeze(config);
 }

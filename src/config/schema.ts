@@ -33,6 +33,8 @@ export interface Config {
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
   /** How often remembered key uses are written to the store. */
   readonly lastUsedFlushMs: number;
+  /** OpenID Connect: issuer URL -> its JWKS (a file path, or an https URL), for AssumeRoleWithWebIdentity. */
+  readonly oidc: { readonly jwks: Readonly<Record<string, string>> };
 }
 
 export const DEFAULTS: Config = {
@@ -53,4 +55,5 @@ export const DEFAULTS: Config = {
   audit: { maxFileBytes: 16 * 1024 * 1024, keepFiles: 5 },
   log: { level: 'info' },
   lastUsedFlushMs: 5_000,
+  oidc: { jwks: {} },
 };

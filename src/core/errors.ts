@@ -152,6 +152,16 @@ export const ERRORS = {
     json: same(400, 'PackedPolicyTooLargeException'),
     restXml: same(400, 'PackedPolicyTooLarge'),
   },
+  InvalidIdentityToken: {
+    query: same(400, 'InvalidIdentityToken'),
+    json: same(400, 'InvalidIdentityTokenException'),
+    restXml: same(400, 'InvalidIdentityToken'),
+  },
+  ExpiredWebIdentityToken: {
+    query: same(400, 'ExpiredTokenException'),
+    json: same(400, 'ExpiredTokenException'),
+    restXml: same(400, 'ExpiredToken'),
+  },
   InvalidAuthorizationMessage: {
     query: same(400, 'InvalidAuthorizationMessageException'),
     json: same(400, 'InvalidAuthorizationMessageException'),

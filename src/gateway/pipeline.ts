@@ -12,6 +12,8 @@ import { AUTHORIZATION_DETAILS_ACTIONS } from '../api/iamAuthorizationDetails.js
 import { IAM_GROUP_ROLE_ACTIONS } from '../api/iamGroupsRoles.js';
 import { SIMULATE_ACTIONS } from '../api/simulate.js';
 import { STS_CREDENTIAL_ACTIONS } from '../api/stsCredentials.js';
+import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.js';
+import type { Jwks } from '../sts/webIdentity.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -43,7 +45,7 @@ const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
   sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: { ...STS_ACTIONS, ...STS_CREDENTIAL_ACTIONS } },
-  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS, ...AUTHORIZATION_DETAILS_ACTIONS } },
+  iam: { protocol: 'query', xmlns: IAM_XMLNS, version: IAM_VERSION, actions: { ...IAM_ACTIONS, ...IAM_GROUP_ROLE_ACTIONS, ...SIMULATE_ACTIONS, ...AUTHORIZATION_DETAILS_ACTIONS, ...OIDC_PROVIDER_ACTIONS } },
 };
 
 export interface PipelineDeps {
@@ -52,6 +54,8 @@ export interface PipelineDeps {
   readonly authorizer: Authorizer;
   /** Seals the session tokens STS hands out. */
   readonly tokenKey: TokenKey;
+  /** OpenID Connect issuers' keys, for AssumeRoleWithWebIdentity. */
+  readonly jwks: (issuer: string, fresh?: boolean) => Promise<Jwks | undefined>;
   readonly lastUsed: LastUsedTracker;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
@@ -151,6 +155,8 @@ export class Pipeline {
     try {
       auth = parseAuth(wire);
     } catch (e) {
+      // AWS takes a few STS actions unsigned (SPEC §1.2); everything else needs a signature.
+      if (e instanceof PortcullisError && e.code === 'MissingAuthenticationToken') return this.#unsigned(req, res, trail, wire, e);
       return this.#fail(req, res, trail, e, 'query');
     }
     trail.service = auth.service;
@@ -174,6 +180,28 @@ export class Pipeline {
       await this.#query(req, res, trail, service, wire, payload, verified);
     } catch (e) {
       this.#fail(req, res, trail, e, service.protocol, service.xmlns);
+    }
+  }
+
+  /** An unsigned request: AssumeRoleWithWebIdentity, or the MissingAuthenticationToken it earned. */
+  async #unsigned(req: IncomingMessage, res: ServerResponse, trail: Trail, wire: HttpRequest, missing: PortcullisError): Promise<void> {
+    try {
+      const body = await readBody(req, this.#d.maxBodyBytes).then((b) => b.body, () => {
+        throw missing; // an unsigned request that is also too large is still, first, unsigned
+      });
+      const params = queryParams(body, wire.headers.get('content-type')?.[0], wire.query);
+      const action = params.get('Action') ?? '';
+      const handler = Object.hasOwn(UNSIGNED_STS_ACTIONS, action) ? UNSIGNED_STS_ACTIONS[action] : undefined;
+      if (handler === undefined) throw missing;
+      trail.service = 'sts';
+      trail.action = `sts:${action}`;
+      trail.known = true;
+      trail.resource = params.get('RoleArn') ?? null;
+      const result = await handler.run(params, { store: this.#d.store, now: this.#d.clock, sealToken: (c) => sealToken(c, this.#d.tokenKey), jwks: this.#d.jwks });
+      this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, STS_XMLNS, result, trail.requestId), 'allow', 'web-identity');
+    } catch (e) {
+      if (e !== missing && e instanceof PortcullisError) trail.denial = e.code;
+      this.#fail(req, res, trail, e, 'query', STS_XMLNS);
     }
   }
 

@@ -17,6 +17,7 @@ import { AuditLog } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { CredentialCache } from './credentials.js';
+import { JwksSource } from './jwks.js';
 import type { TokenKey } from '../sts/token.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
@@ -59,6 +60,7 @@ export class Gateway {
       credentials,
       authorizer: new Authorizer(store, clock),
       tokenKey: tokenKeys[0]!,
+      jwks: ((source) => (issuer: string, fresh?: boolean) => source.get(issuer, fresh))(new JwksSource(config.oidc.jwks, clock)),
       lastUsed: this.#lastUsed,
       audit: this.#audit,
       metrics: this.metrics,

@@ -11,13 +11,15 @@ import { Lru } from '../core/lru.js';
 
 /** Who is asking, as resource-based policies can name them. */
 export interface AuthzPrincipal {
-  readonly kind: 'user' | 'role-session' | 'root' | 'federated' | 'service';
+  readonly kind: 'user' | 'role-session' | 'root' | 'federated' | 'service' | 'web-identity';
   readonly arn: string;
   readonly accountId: string;
   /** For a role session: the role's ARN (resource policies may name the role or the session). */
   readonly roleArn?: string | undefined;
   /** For a service principal: its name, e.g. `ec2.amazonaws.com`. */
   readonly service?: string | undefined;
+  /** For a web identity: the ARN of the OpenID Connect provider that vouched for it. */
+  readonly provider?: string | undefined;
 }
 
 /** How a statement's Principal matched: not at all, through the account, or by name. */
@@ -90,10 +92,12 @@ function principalMatcher(spec: PrincipalSpec): { match(p: AuthzPrincipal): Prin
     }
   }
   const services = new Set(spec.service);
+  const federated = new Set(spec.federated);
   return {
     match(p) {
       if (spec.any) return 'any';
       if (p.kind === 'service') return p.service !== undefined && services.has(p.service) ? 'arn' : 'none';
+      if (p.kind === 'web-identity') return p.provider !== undefined && federated.has(p.provider) ? 'arn' : 'none';
       if (arns.has(p.arn)) return p.kind === 'role-session' || p.kind === 'federated' ? 'session' : 'arn';
       if (p.roleArn !== undefined && arns.has(p.roleArn)) return 'arn';
       if (accounts.has(p.accountId)) return p.kind === 'root' ? 'arn' : 'account';
@@ -107,6 +111,7 @@ function principalMatcher(spec: PrincipalSpec): { match(p: AuthzPrincipal): Prin
     exempts(p) {
       if (spec.any) return true;
       if (p.kind === 'service') return p.service !== undefined && services.has(p.service);
+      if (p.kind === 'web-identity') return p.provider !== undefined && federated.has(p.provider);
       return arns.has(p.arn) || (p.kind === 'root' && accounts.has(p.accountId));
     },
   };

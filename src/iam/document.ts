@@ -101,7 +101,8 @@ function conditions(v: Json | undefined): ConditionEntry[] {
     if (parsed.base === 'Null' && parsed.ifExists) malformed(`Invalid Condition type : ${operator}`);
     if (!isObject(block) || Object.keys(block).length === 0) malformed(`Condition ${operator} must map condition keys to values`);
     for (const [key, value] of Object.entries(block)) {
-      if (!/^[\w-]+:[\w./:\-@+=,${}* ]+$/.test(key) && !/^[\w-]+:[^\s]+$/.test(key)) malformed(`Condition key \`${key}\` is not of the form prefix:name`);
+      // The prefix is a service (`aws`, `iam`) or an identity provider (`accounts.example.com/path`).
+      if (!/^[^\s:]+:[^\s]+$/.test(key)) malformed(`Condition key \`${key}\` is not of the form prefix:name`);
       const values: string[] = [];
       const list = Array.isArray(value) ? value : [value];
       if (list.length === 0) malformed(`Condition ${operator} on ${key} has no value`);

@@ -47,7 +47,7 @@ export interface CreateExtras {
   readonly maxTags?: number;
 }
 
-export interface Store extends IamStore, IamEntityStore {
+export interface Store extends IamStore, IamEntityStore, OidcProviderStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Cheap round trip for readiness. */
   ping(): Promise<void>;
@@ -253,4 +253,28 @@ export interface IamEntityStore {
 
   /** A role's inline and attached policies and boundary, as principalPolicies gives a user's. */
   rolePolicies(roleId: string): Promise<PrincipalPolicies>;
+}
+
+// ---------------------------------------------------------------- OpenID Connect providers
+
+export interface OidcProvider {
+  readonly accountId: string;
+  /** `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH` */
+  readonly arn: string;
+  /** The issuer URL, `https://HOST/PATH`. */
+  readonly url: string;
+  readonly clientIds: readonly string[];
+  readonly thumbprints: readonly string[];
+  readonly createdAt: number;
+}
+
+export interface OidcProviderStore {
+  /** AlreadyExistsError for a second provider with the same URL in the account. */
+  createOidcProvider(provider: OidcProvider): Promise<void>;
+  getOidcProvider(arn: string): Promise<OidcProvider | undefined>;
+  listOidcProviders(accountId: string): Promise<OidcProvider[]>;
+  /** NoSuchEntityError when absent. */
+  deleteOidcProvider(arn: string): Promise<void>;
+  /** Replaces the client IDs (and thumbprints when given); NoSuchEntityError when absent. */
+  updateOidcProvider(arn: string, changes: { readonly clientIds?: readonly string[]; readonly thumbprints?: readonly string[] }): Promise<void>;
 }

@@ -155,4 +155,22 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
       BEGIN DELETE FROM tags WHERE resource_type = 'policy' AND resource_id = OLD.policy_id; END;
     `,
   },
+  {
+    version: 4,
+    // OpenID Connect identity providers. One per issuer URL per account, the URL compared
+    // without case; client IDs and thumbprints are JSON arrays of strings. The unique key
+    // (account_id first) also serves listing an account's providers.
+    sql: `
+      CREATE TABLE oidc_providers (
+        arn TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        url TEXT NOT NULL,
+        url_lower TEXT NOT NULL,
+        client_ids TEXT NOT NULL CHECK (json_valid(client_ids) AND json_type(client_ids) = 'array'),
+        thumbprints TEXT NOT NULL CHECK (json_valid(thumbprints) AND json_type(thumbprints) = 'array'),
+        created_at INTEGER NOT NULL,
+        UNIQUE (account_id, url_lower)
+      );
+    `,
+  },
 ];

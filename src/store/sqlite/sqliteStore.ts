@@ -8,7 +8,8 @@ import type { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError, type Group,
   type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
-  type CreateExtras, type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType, type User,
+  type CreateExtras, type OidcProvider, type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType,
+  type User,
 } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -88,6 +89,15 @@ interface TagRow {
   tag_value: string;
 }
 
+interface OidcProviderRow {
+  arn: string;
+  account_id: string;
+  url: string;
+  client_ids: string;
+  thumbprints: string;
+  created_at: number;
+}
+
 /** IAM's fixed quota of groups per user, for callers that do not pass their own. */
 export const GROUPS_PER_USER = 10;
 
@@ -147,6 +157,19 @@ function toRole(r: RoleRow): Role {
 
 function toTag(r: TagRow): Tag {
   return { key: r.tag_key, value: r.tag_value };
+}
+
+const OIDC_COLUMNS = 'arn, account_id, url, client_ids, thumbprints, created_at';
+
+function toOidcProvider(r: OidcProviderRow): OidcProvider {
+  return {
+    accountId: r.account_id,
+    arn: r.arn,
+    url: r.url,
+    clientIds: JSON.parse(r.client_ids) as string[],
+    thumbprints: JSON.parse(r.thumbprints) as string[],
+    createdAt: r.created_at,
+  };
 }
 
 /** `user` -> `User`, for IAM's quota names (PoliciesPerUser, TagsPerRole…). */
@@ -748,6 +771,61 @@ export class SqliteStore implements Store {
       .prepare('SELECT tag_key, tag_value FROM tags WHERE resource_type = ? AND resource_id = ? ORDER BY tag_key_lower')
       .all(type, id) as TagRow[];
     return rows.map(toTag);
+  }
+
+  // ---------------------------------------------------------------- IAM: OpenID Connect providers
+
+  /**
+   * AlreadyExistsError for a second provider with the same URL (ignoring case) in the account,
+   * or the same ARN; NoSuchEntityError for an unknown account.
+   */
+  async createOidcProvider(p: OidcProvider): Promise<void> {
+    this.#write(() => {
+      this.#requireAccount(p.accountId);
+      try {
+        this.#db
+          .prepare(`INSERT INTO oidc_providers (arn, account_id, url, url_lower, client_ids, thumbprints, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)`)
+          .run(p.arn, p.accountId, p.url, p.url.toLowerCase(), JSON.stringify(p.clientIds), JSON.stringify(p.thumbprints), p.createdAt);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new AlreadyExistsError(`Provider with url ${p.url} already exists.`);
+        throw e;
+      }
+    });
+  }
+
+  async getOidcProvider(arn: string): Promise<OidcProvider | undefined> {
+    const r = this.#db.prepare(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE arn = ?`).get(arn) as OidcProviderRow | undefined;
+    return r && toOidcProvider(r);
+  }
+
+  /** By ARN. */
+  async listOidcProviders(accountId: string): Promise<OidcProvider[]> {
+    const rows = this.#db
+      .prepare(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE account_id = ? ORDER BY arn`)
+      .all(accountId) as OidcProviderRow[];
+    return rows.map(toOidcProvider);
+  }
+
+  async deleteOidcProvider(arn: string): Promise<void> {
+    this.#write(() => {
+      const { changes } = this.#db.prepare('DELETE FROM oidc_providers WHERE arn = ?').run(arn);
+      if (changes === 0) throw new NoSuchEntityError(`OpenIDConnect Provider ${arn} not found.`);
+    });
+  }
+
+  /** Changes only the lists `changes` names (an empty list is a change); NoSuchEntityError when absent. */
+  async updateOidcProvider(
+    arn: string,
+    changes: { readonly clientIds?: readonly string[]; readonly thumbprints?: readonly string[] },
+  ): Promise<void> {
+    const json = (list: readonly string[] | undefined): string | null => (list === undefined ? null : JSON.stringify(list));
+    this.#write(() => {
+      const { changes: n } = this.#db
+        .prepare('UPDATE oidc_providers SET client_ids = COALESCE(?, client_ids), thumbprints = COALESCE(?, thumbprints) WHERE arn = ?')
+        .run(json(changes.clientIds), json(changes.thumbprints), arn);
+      if (n === 0) throw new NoSuchEntityError(`OpenIDConnect Provider ${arn} not found.`);
+    });
   }
 
   // ---------------------------------------------------------------- helpers
