@@ -10,6 +10,10 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent } from 'node:https';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { accountOfKeyId } from '../src/core/ids.js';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
@@ -33,8 +37,8 @@ server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-function wrkScript(headers: Record<string, string>): string {
-  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(BODY)}`];
+function wrkScript(headers: Record<string, string>, body = BODY): string {
+  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`];
   for (const [k, v] of Object.entries(headers)) if (k !== 'host') lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
   return lines.join('\n') + '\n';
 }
@@ -87,9 +91,27 @@ export async function benchGateway(): Promise<number | undefined> {
     const o = median(ours);
     const b = median(base);
     const ratio = o / b;
-    console.log('gateway: signed GetCallerIdentity requests/s (wrk, 32 keep-alive TLS connections)');
-    console.log(`  bare node https    ${Math.round(b).toLocaleString('en-US').padStart(10)} /s   1.00 (baseline)`);
-    console.log(`  portcullis         ${Math.round(o).toLocaleString('en-US').padStart(10)} /s   ${ratio.toFixed(2)} of bare (target >= 0.75)`);
+
+    // AssumeRole: each request mints a session (a sealed token), through the whole pipeline.
+    const iam = new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) }) });
+    const role = await iam.send(new CreateRoleCommand({
+      RoleName: 'Bench',
+      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountOfKeyId(gw.admin.accessKeyId)}:root` }, Action: 'sts:AssumeRole' }] }),
+    }));
+    const assumeBody = `Action=AssumeRole&Version=2011-06-15&RoleArn=${encodeURIComponent(role.Role!.Arn!)}&RoleSessionName=bench`;
+    const assume = new Signer().sign(
+      { method: 'POST', path: '/', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: assumeBody },
+      { credentials: gw.admin, region: 'us-east-1', service: 'sts' },
+    );
+    const assumeScript = join(work, 'assume.lua');
+    writeFileSync(assumeScript, wrkScript(assume.headers as Record<string, string>, assumeBody));
+    const a = wrk(`${gw.url}/`, assumeScript, seconds);
+    if (a.non2xx > 0) throw new Error(`the gateway refused ${a.non2xx} AssumeRole requests`);
+
+    console.log('gateway: signed requests/s (wrk, 32 keep-alive TLS connections)');
+    console.log(`  bare node https            ${Math.round(b).toLocaleString('en-US').padStart(10)} /s   1.00 (baseline)`);
+    console.log(`  portcullis GetCallerIdentity ${Math.round(o).toLocaleString('en-US').padStart(8)} /s   ${ratio.toFixed(2)} of bare (target >= 0.75)`);
+    console.log(`  portcullis AssumeRole      ${Math.round(a.rps).toLocaleString('en-US').padStart(10)} /s   ${(a.rps / b).toFixed(2)} of bare`);
     return ratio;
   } finally {
     bare?.kill('SIGTERM');

@@ -92,7 +92,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: userTarget,
     async run(p, ctx) {
       const owner = await targetUser(p, ctx);
-      const key = { accessKeyId: newAccessKeyId(), accountId: owner.accountId, userName: owner.userName, status: 'Active' as const, createdAt: ctx.now(), secretAccessKey: newSecretAccessKey() };
+      const key = { accessKeyId: newAccessKeyId(owner.accountId), accountId: owner.accountId, userName: owner.userName, status: 'Active' as const, createdAt: ctx.now(), secretAccessKey: newSecretAccessKey() };
       await store(ctx.store.createAccessKeyLimited(key, IAM_LIMITS.accessKeysPerUser), { limit: `Cannot exceed quota for AccessKeysPerUser: ${IAM_LIMITS.accessKeysPerUser}` });
       return { AccessKey: { ...keyXml({ ...key, lastUsed: undefined }), SecretAccessKey: key.secretAccessKey } };
     },

@@ -3,6 +3,7 @@
  * https://docs.aws.amazon.com/STS/latest/APIReference/
  */
 import { PortcullisError } from '../core/errors.js';
+import { accountOfKeyId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
 import type { Store } from '../store/types.js';
 import type { SessionClaims } from '../sts/token.js';
@@ -62,9 +63,11 @@ export const STS_ACTIONS: Readonly<Record<string, QueryAction>> = {
       if (!/^[\w]{16,128}$/.test(id)) {
         throw new PortcullisError('ValidationError', "1 validation error detected: Value at 'accessKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]*");
       }
-      const key = await store.getAccessKey(id);
-      if (key === undefined) throw new PortcullisError('InvalidParameterValue', `The access key ID \`${id}\` is not one this endpoint issued.`);
-      return { Account: key.accountId };
+      // The account is in the key ID itself (as in AWS), for long-term and temporary keys alike;
+      // keys stored before IDs carried it are looked up.
+      const account = (await store.getAccessKey(id))?.accountId ?? accountOfKeyId(id);
+      if (account === undefined) throw new PortcullisError('InvalidParameterValue', `The access key ID \`${id}\` is not one this endpoint issued.`);
+      return { Account: account };
     },
   },
 };

@@ -3,9 +3,8 @@
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html
  */
-import { randomBytes } from 'node:crypto';
 import { PortcullisError } from '../core/errors.js';
-import { newSecretAccessKey } from '../core/ids.js';
+import { newSecretAccessKey, newTemporaryKeyId } from '../core/ids.js';
 import { assumedRoleArn, roleArn } from '../core/principal.js';
 import { parseArn } from '../iam/arn.js';
 import { parsePolicy, policySize } from '../iam/document.js';
@@ -28,15 +27,6 @@ export const STS_LIMITS = {
   policyArns: 10,
   sessionTags: 50,
 } as const;
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** ASIA + 16 characters: the key ID of temporary credentials. */
-export function newTemporaryKeyId(): string {
-  let s = 'ASIA';
-  for (const b of randomBytes(16)) s += BASE32[b & 31]!;
-  return s;
-}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -161,7 +151,7 @@ export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const now = ctx.now();
       const principal: SessionPrincipal = { type: 'federated-user', accountId: caller.accountId, name, userId: caller.userId, userName: caller.userName, userPath: caller.path };
       const claims: SessionClaims = {
-        accessKeyId: newTemporaryKeyId(), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
+        accessKeyId: newTemporaryKeyId(caller.accountId), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
         // Without a session policy a federated user may do nothing: the empty list says so.
         sessionPolicies: policies, tags, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
       };
@@ -186,7 +176,7 @@ export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const now = ctx.now();
       const principal: SessionPrincipal = { type: 'user-session', accountId: caller.accountId, userId: caller.userId, userName: caller.userName, userPath: caller.path };
       const claims: SessionClaims = {
-        accessKeyId: newTemporaryKeyId(), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
+        accessKeyId: newTemporaryKeyId(caller.accountId), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
         sessionPolicies: [], tags: {}, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
       };
       return { Credentials: credentialsXml(claims, ctx.sealToken(claims)) };
@@ -238,7 +228,7 @@ export const STS_CREDENTIAL_ACTIONS: Readonly<Record<string, QueryAction>> = {
       const now = ctx.now();
       const principal: SessionPrincipal = { type: 'assumed-role', accountId: role.accountId, roleId: role.roleId, roleName: role.roleName, rolePath: role.path, sessionName };
       const claims: SessionClaims = {
-        accessKeyId: newTemporaryKeyId(), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
+        accessKeyId: newTemporaryKeyId(caller.accountId), secretAccessKey: newSecretAccessKey(), principal, issuedAt: now, expiresAt: now + seconds * 1000,
         sessionPolicies: policies, tags, transitiveTagKeys: transitive, sourceIdentity, chained,
       };
       return {

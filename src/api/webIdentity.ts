@@ -4,7 +4,7 @@
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html
  */
 import { PortcullisError } from '../core/errors.js';
-import { newSecretAccessKey } from '../core/ids.js';
+import { newSecretAccessKey, newTemporaryKeyId } from '../core/ids.js';
 import { assumedRoleArn } from '../core/principal.js';
 import { compilePolicy } from '../iam/compile.js';
 import { RequestContext } from '../iam/context.js';
@@ -17,7 +17,7 @@ import { iso, paginate, store } from './iamShared.js';
 import { memberList } from './simulate.js';
 import { param, required, type XmlNode } from './query.js';
 import type { QueryAction } from './sts.js';
-import { newTemporaryKeyId, STS_LIMITS } from './stsCredentials.js';
+import { STS_LIMITS } from './stsCredentials.js';
 
 type Params = ReadonlyMap<string, string>;
 
@@ -103,7 +103,7 @@ export const UNSIGNED_STS_ACTIONS: Readonly<Record<string, UnsignedAction>> = {
       }
       const now = ctx.now();
       const claims: SessionClaims = {
-        accessKeyId: newTemporaryKeyId(), secretAccessKey: newSecretAccessKey(),
+        accessKeyId: newTemporaryKeyId(account), secretAccessKey: newSecretAccessKey(),
         principal: { type: 'assumed-role', accountId: account, roleId: role.roleId, roleName: role.roleName, rolePath: role.path, sessionName },
         issuedAt: now, expiresAt: now + seconds * 1000, sessionPolicies: policies, tags: {}, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
       };

@@ -118,7 +118,7 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
     }
     let accessKeyId = await store.getMeta('bootstrap.adminKey');
     if (accessKeyId === undefined) {
-      accessKeyId = newAccessKeyId();
+      accessKeyId = newAccessKeyId(accountId);
       await store.createAccessKey({ accessKeyId, accountId, userName: ADMIN_USER, status: 'Active', createdAt: Date.now(), secretAccessKey: newSecretAccessKey() });
       await store.setMeta('bootstrap.adminKey', accessKeyId);
       log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });

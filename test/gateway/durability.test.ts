@@ -96,7 +96,7 @@ async function makeUsers(dataDir: string, masterKey: string, specs: readonly { n
       const userId = newUserId();
       await store.createUser({ accountId, userName: spec.name, userId, path: spec.path, createdAt: Date.now() });
       for (const status of spec.keys) {
-        const k = { accessKeyId: newAccessKeyId(), secretAccessKey: newSecretAccessKey() };
+        const k = { accessKeyId: newAccessKeyId(accountId), secretAccessKey: newSecretAccessKey() };
         await store.createAccessKey({ ...k, accountId, userName: spec.name, status, createdAt: Date.now() });
         keys.push({ userName: spec.name, userId, path: spec.path, status, ...k });
       }
@@ -248,7 +248,7 @@ for (let i = 0; ; i++) {
 
       // and it takes new writes
       await store.createUser({ accountId, userName: 'after-crash', userId: newUserId(), path: '/', createdAt: Date.now() });
-      const fresh = { accessKeyId: newAccessKeyId(), secretAccessKey: newSecretAccessKey() };
+      const fresh = { accessKeyId: newAccessKeyId(accountId), secretAccessKey: newSecretAccessKey() };
       await store.createAccessKey({ ...fresh, accountId, userName: 'after-crash', status: 'Active', createdAt: Date.now() });
       assert.equal((await store.getAccessKey(fresh.accessKeyId))?.secretAccessKey, fresh.secretAccessKey);
       await store.setAccessKeyStatus(all[0]!.accessKeyId, 'Inactive');
@@ -382,7 +382,7 @@ describe('secrecy', () => {
       const token = 'IQoJb3JpZ2luX2VjE' + randomBytes(48).toString('base64');
       await sdkError(call({ ...admin, sessionToken: token }));
       assert.ok(forbidden.has(token), 'the token was seen on the wire');
-      await sdkError(call({ accessKeyId: newAccessKeyId(), secretAccessKey: wrongSecret }));
+      await sdkError(call({ accessKeyId: newAccessKeyId('123456789012'), secretAccessKey: wrongSecret }));
 
       // a wrong-secret request whose correct signature we know too (same time, same bytes):
       // the gateway computes the correct one to compare; it must not show up either

@@ -83,3 +83,23 @@ describe('the credential lookup with session tokens', () => {
     assert.equal((cache.lookup(c.accessKeyId, undefined) as { status: string }).status, 'unknown');
   });
 });
+
+describe('access key IDs carry their account', () => {
+  it('both kinds, for any account, read back by accountOfKeyId; other IDs give nothing', async () => {
+    const { accountOfKeyId, newAccessKeyId, newTemporaryKeyId } = await import('../../src/core/ids.js');
+    for (const account of ['123456789012', '000000000001', '999999999999', '210987654321']) {
+      for (let i = 0; i < 50; i++) {
+        const long = newAccessKeyId(account);
+        const temp = newTemporaryKeyId(account);
+        assert.match(long, /^AKIA[A-Z2-7]{16}$/);
+        assert.match(temp, /^ASIA[A-Z2-7]{16}$/);
+        assert.equal(accountOfKeyId(long), account);
+        assert.equal(accountOfKeyId(temp), account);
+      }
+    }
+    assert.notEqual(newAccessKeyId('123456789012'), newAccessKeyId('123456789012'), 'random beyond the account');
+    // A widely published example key ID and the account it belongs to.
+    assert.equal(accountOfKeyId('ASIAQNZGKIQY56JQ7WML'), '029608264753');
+    for (const bad of ['', 'AKIA', 'AKIA0000000000000000', 'AIDAAAAAAAAAAAAAAAAA', 'akiaaaaaaaaaaaaaaaaa']) assert.equal(accountOfKeyId(bad), undefined);
+  });
+});
