@@ -185,7 +185,7 @@ describe('IAM workflows with real clients', () => {
       AWS_CONFIG_FILE: '/dev/null',
     };
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete (env as Record<string, string | undefined>)[k];
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI output is checked field by field below
+    // The CLI output is JSON of varying shape; each use below checks the fields it reads.
     const aws = async (args: string[], extra: Record<string, string> = {}): Promise<any> =>
       JSON.parse((await run('aws', ['--region', 'us-east-1', '--endpoint-url', gw.url, '--output', 'json', ...args], { env: { ...env, ...extra }, timeout: 60_000 })).stdout || '{}') as any;
     const asAdmin = ['--profile', 'portcullis'];
