@@ -25,7 +25,7 @@ export async function benchSts(): Promise<number> {
     principal: { type: 'assumed-role', accountId: user.accountId, roleId: 'AROABENCHBENCHBENCH12', roleName: 'Bench', rolePath: '/', sessionName: 'bench' },
     issuedAt: now, expiresAt: now + 3600_000, sessionPolicies: [], tags: {}, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
   }, tokenKey);
-  const cache = new CredentialCache(store, { clock, tokenKeys: [tokenKey], ttlMs: 3_600_000 });
+  const cache = new CredentialCache(store, { clock, tokenKeys: () => [tokenKey], ttlMs: 3_600_000 });
   const verifier = new Verifier({ region: 'us-east-1', clock, lookup: cache.lookup });
 
   const body = 'Action=GetCallerIdentity&Version=2011-06-15';

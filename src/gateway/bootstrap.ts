@@ -13,7 +13,6 @@ import { ADMINISTRATOR_ACCESS_ARN, AWS_MANAGED_POLICIES } from '../iam/awsManage
 import { Sealer } from '../store/seal.js';
 import { SqliteStore } from '../store/sqlite/sqliteStore.js';
 import type { Store } from '../store/types.js';
-import { tokenKeyFrom, type TokenKey } from '../sts/token.js';
 import { selfSignedCertificate } from '../tls/selfSigned.js';
 import { writeFileAtomic } from './files.js';
 import type { Logger } from './log.js';
@@ -90,8 +89,8 @@ export function openStore(config: Config, sealer: Sealer): Store {
 
 export interface Bootstrapped {
   readonly store: Store;
-  /** Session-token keys from the master keys: the first seals, all open. */
-  readonly tokenKeys: readonly TokenKey[];
+  /** Seals with the master key: what the store keeps secret beyond access keys (token keys). */
+  readonly sealer: Sealer;
   readonly accountId: string;
   readonly adminAccessKeyId: string;
 }
@@ -147,7 +146,7 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
       log.info('wrote administrator credentials', { path: credentials, profile: CREDENTIALS_PROFILE });
     }
-    return { store, accountId, adminAccessKeyId: accessKeyId, tokenKeys: keys.map(tokenKeyFrom) };
+    return { store, accountId, adminAccessKeyId: accessKeyId, sealer };
   } catch (e) {
     await store.close();
     throw e;

@@ -24,10 +24,11 @@ export class CredentialCache {
   readonly #max: number;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Result>>();
-  readonly #tokenKeys: readonly TokenKey[];
+  readonly #tokenKeys: () => readonly TokenKey[];
   readonly #tokens = new Lru<string, { token: string; expiresAt: number; found: Result }>(10_000);
 
-  constructor(store: Store, opts: { clock: Clock; tokenKeys: readonly TokenKey[]; ttlMs?: number; max?: number }) {
+  /** `tokenKeys`: the keys that may open session tokens now (they rotate). */
+  constructor(store: Store, opts: { clock: Clock; tokenKeys: () => readonly TokenKey[]; ttlMs?: number; max?: number }) {
     this.#store = store;
     this.#clock = opts.clock;
     this.#tokenKeys = opts.tokenKeys;
@@ -62,7 +63,7 @@ export class CredentialCache {
   #temporary(accessKeyId: string, token: string): Result {
     let hit = this.#tokens.get(accessKeyId);
     if (hit === undefined || hit.token !== token) {
-      const claims = openToken(token, this.#tokenKeys);
+      const claims = openToken(token, this.#tokenKeys());
       if (claims === undefined || claims.accessKeyId !== accessKeyId) return { status: 'invalidToken' };
       hit = { token, expiresAt: claims.expiresAt, found: { status: 'found', secretAccessKey: claims.secretAccessKey, principal: sessionPrincipal(claims) } };
       this.#tokens.set(accessKeyId, hit);

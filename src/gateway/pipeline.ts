@@ -52,8 +52,9 @@ export interface PipelineDeps {
   readonly store: Store;
   readonly credentials: CredentialCache;
   readonly authorizer: Authorizer;
-  /** Seals the session tokens STS hands out. */
-  readonly tokenKey: TokenKey;
+  /** The key that seals the session tokens STS hands out now, and all that may open them. */
+  readonly tokenKey: () => TokenKey;
+  readonly tokenKeys: () => readonly TokenKey[];
   /** OpenID Connect issuers' keys, for AssumeRoleWithWebIdentity. */
   readonly jwks: (issuer: string, fresh?: boolean) => Promise<Jwks | undefined>;
   readonly lastUsed: LastUsedTracker;
@@ -197,7 +198,7 @@ export class Pipeline {
       trail.action = `sts:${action}`;
       trail.known = true;
       trail.resource = params.get('RoleArn') ?? null;
-      const result = await handler.run(params, { store: this.#d.store, now: this.#d.clock, sealToken: (c) => sealToken(c, this.#d.tokenKey), jwks: this.#d.jwks });
+      const result = await handler.run(params, { store: this.#d.store, now: this.#d.clock, sealToken: (c) => sealToken(c, this.#d.tokenKey()), jwks: this.#d.jwks });
       this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, STS_XMLNS, result, trail.requestId), 'allow', 'web-identity');
     } catch (e) {
       if (e !== missing && e instanceof PortcullisError) trail.denial = e.code;
@@ -237,7 +238,7 @@ export class Pipeline {
       const decision = await this.#d.authorizer.authorize(principal, action, resource, context, resourcePolicy);
       if (decision.decision !== 'allowed') {
         trail.denial = decision.reason;
-        const encoded = sealMessage(JSON.stringify(decodedAuthorizationMessage(principal, action, resource, context, decision)), this.#d.tokenKey);
+        const encoded = sealMessage(JSON.stringify(decodedAuthorizationMessage(principal, action, resource, context, decision)), this.#d.tokenKey());
         throw accessDenied(principal.arn, action, resource, decision, encoded);
       }
       return decision.reason;
@@ -248,8 +249,8 @@ export class Pipeline {
       now: this.#d.clock,
       keyChanged: (id) => this.#d.credentials.invalidate(id),
       policiesChanged: () => this.#d.authorizer.invalidate(),
-      sealToken: (claims) => sealToken(claims, this.#d.tokenKey),
-      openMessage: (encoded) => openMessage(encoded, [this.#d.tokenKey]),
+      sealToken: (claims) => sealToken(claims, this.#d.tokenKey()),
+      openMessage: (encoded) => openMessage(encoded, this.#d.tokenKeys()),
       authorize: async (action, resource, resourcePolicy) => void (await authorize(action, resource, resourcePolicy)),
     };
     let reason = 'no-authorization-needed';

@@ -18,7 +18,7 @@ import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } 
 import { Authorizer } from './authorizer.js';
 import { CredentialCache } from './credentials.js';
 import { JwksSource } from './jwks.js';
-import type { TokenKey } from '../sts/token.js';
+import { TokenKeyRing } from './tokenKeys.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -41,10 +41,11 @@ export class Gateway {
   readonly #audit: AuditLog;
   readonly #lastUsed: LastUsedTracker;
   readonly #watchers: FSWatcher[] = [];
+  readonly #tokenKeys: TokenKeyRing;
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
-  private constructor(opts: StartOptions, store: Store, accountId: string, tokenKeys: readonly TokenKey[]) {
+  private constructor(opts: StartOptions, store: Store, accountId: string, tokenKeys: TokenKeyRing) {
     const { config, log } = opts;
     const clock = opts.clock ?? systemClock;
     this.config = config;
@@ -54,12 +55,14 @@ export class Gateway {
     this.metrics = new Metrics();
     this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
-    const credentials = new CredentialCache(store, { clock, tokenKeys });
+    this.#tokenKeys = tokenKeys;
+    const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all() });
     const pipeline = new Pipeline({
       store,
       credentials,
       authorizer: new Authorizer(store, clock),
-      tokenKey: tokenKeys[0]!,
+      tokenKey: () => tokenKeys.current(),
+      tokenKeys: () => tokenKeys.all(),
       jwks: ((source) => (issuer: string, fresh?: boolean) => source.get(issuer, fresh))(new JwksSource(config.oidc.jwks, clock)),
       lastUsed: this.#lastUsed,
       audit: this.#audit,
@@ -117,7 +120,9 @@ export class Gateway {
   }
 
   static async start(opts: StartOptions): Promise<Gateway> {
-    const { store, accountId, tokenKeys } = await bootstrap(opts.config, opts.env, opts.log);
+    const { store, accountId, sealer } = await bootstrap(opts.config, opts.env, opts.log);
+    const tokenKeys = new TokenKeyRing(store, sealer, opts.clock ?? systemClock, opts.log);
+    await tokenKeys.start();
     const gateway = new Gateway(opts, store, accountId, tokenKeys);
     await new Promise<void>((resolve, reject) => {
       gateway.#server.once('error', reject);
@@ -200,6 +205,7 @@ export class Gateway {
     await closed;
     clearInterval(sweep);
     clearTimeout(force);
+    this.#tokenKeys.stop();
     await this.#lastUsed.stop();
     await this.#audit.close();
     await this.store.close();

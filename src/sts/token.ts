@@ -5,8 +5,8 @@
  *
  *   token = "PCT1." + keyId + "." + base64url(iv || ciphertext || tag)
  *
- * The token key is derived from the master key (HKDF-SHA256, its own label), so rotating the
- * master key rotates it and a token minted under a retired key no longer opens.
+ * The keys are random, kept sealed in the store and rotated (gateway/tokenKeys.ts); a token
+ * minted under a key that has been retired no longer opens.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
@@ -62,7 +62,7 @@ export interface TokenKey {
   readonly key: Buffer;
 }
 
-/** The token key of a master key. */
+/** A token key from 32 secret bytes, with its public id. */
 export function tokenKeyFrom(masterKey: Uint8Array): TokenKey {
   const key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'portcullis session tokens v1', 32));
   const id = createHmac('sha256', key).update('portcullis session token key id').digest('hex').slice(0, 12);

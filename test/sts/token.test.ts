@@ -61,7 +61,7 @@ describe('the credential lookup with session tokens', () => {
   it('finds the session principal until expiry, then says expired', () => {
     const c = claims();
     const clock = fixedClock(c.issuedAt + 1000);
-    const cache = new CredentialCache(noStore, { clock, tokenKeys: [key] });
+    const cache = new CredentialCache(noStore, { clock, tokenKeys: () => [key] });
     const token = sealToken(c, key);
     const found = cache.lookup(c.accessKeyId, token);
     assert.ok(!(found instanceof Promise) && found.status === 'found');
@@ -76,7 +76,7 @@ describe('the credential lookup with session tokens', () => {
 
   it('refuses a token for another key ID, a forged token, and a temporary key without its token', () => {
     const c = claims();
-    const cache = new CredentialCache(noStore, { clock: fixedClock(c.issuedAt), tokenKeys: [key] });
+    const cache = new CredentialCache(noStore, { clock: fixedClock(c.issuedAt), tokenKeys: () => [key] });
     const token = sealToken(c, key);
     assert.equal((cache.lookup('ASIAZZZZZZZZZZZZZZZZ', token) as { status: string }).status, 'invalidToken');
     assert.equal((cache.lookup(c.accessKeyId, sealToken(c, tokenKeyFrom(randomBytes(32)))) as { status: string }).status, 'invalidToken');
