@@ -8,7 +8,7 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { AttachRolePolicyCommand, CreateRoleCommand, CreateUserCommand, GetUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AttachRolePolicyCommand, CreateRoleCommand, CreateUserCommand, DeleteRoleCommand, DeleteRolePolicyCommand, GetUserCommand, IAMClient, ListUsersCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, DecodeAuthorizationMessageCommand, GetCallerIdentityCommand, GetFederationTokenCommand, GetSessionTokenCommand, STSClient, type Credentials } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -232,5 +232,23 @@ describe('temporary credentials', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the sessions of a deleted role lose its permissions at once, even if a role of the same name comes back', async () => {
+    const admin = iam(gw.admin);
+    const trust = doc([{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole' }]);
+    const allowList = doc([{ Effect: 'Allow', Action: 'iam:ListUsers', Resource: '*' }]);
+    await admin.send(new CreateRoleCommand({ RoleName: 'Ephemeral', AssumeRolePolicyDocument: trust }));
+    await admin.send(new PutRolePolicyCommand({ RoleName: 'Ephemeral', PolicyName: 'list', PolicyDocument: allowList }));
+    const old = asCreds((await sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('Ephemeral'), RoleSessionName: 'before' }))).Credentials);
+    await iam(old).send(new ListUsersCommand({}));
+    await admin.send(new DeleteRolePolicyCommand({ RoleName: 'Ephemeral', PolicyName: 'list' }));
+    await admin.send(new DeleteRoleCommand({ RoleName: 'Ephemeral' }));
+    assert.equal((await failure(iam(old).send(new ListUsersCommand({})))).name, 'AccessDenied');
+    await admin.send(new CreateRoleCommand({ RoleName: 'Ephemeral', AssumeRolePolicyDocument: trust }));
+    await admin.send(new PutRolePolicyCommand({ RoleName: 'Ephemeral', PolicyName: 'list', PolicyDocument: allowList }));
+    assert.equal((await failure(iam(old).send(new ListUsersCommand({})))).name, 'AccessDenied', 'the new role is another role (another id)');
+    const fresh = asCreds((await sts(gw.admin).send(new AssumeRoleCommand({ RoleArn: roleArn('Ephemeral'), RoleSessionName: 'after' }))).Credentials);
+    await iam(fresh).send(new ListUsersCommand({}));
   });
 });
