@@ -230,10 +230,17 @@ export class Pipeline {
     if (handler === undefined) throw new PortcullisError('InvalidAction', `Could not find operation ${action.slice(0, 64)} for version ${params.get('Version') ?? service.version}`);
     trail.known = true;
     const principal = verified.principal;
-    const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
-    for (const [k, v] of handler.context?.(params) ?? []) context.set(k, v);
+    // Built on first use: GetCallerIdentity and friends never need it.
+    let built: RequestContext | undefined;
+    const requestKeys = (): RequestContext => {
+      if (built !== undefined) return built;
+      built = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
+      for (const [k, v] of handler.context?.(params) ?? []) built.set(k, v);
+      return built;
+    };
     // One authorization: allowed, or AccessDenied carrying an encoded account of why.
     const authorize = async (action: string, resource: string, resourcePolicy?: Parameters<Authorizer['authorize']>[4]): Promise<string> => {
+      const context = requestKeys();
       await this.#resourceTags(resource, principal.accountId, context);
       const decision = await this.#d.authorizer.authorize(principal, action, resource, context, resourcePolicy);
       if (decision.decision !== 'allowed') {
