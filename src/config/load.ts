@@ -98,6 +98,21 @@ function validate(c: Config): void {
   check(Number.isInteger(c.audit.keepFiles) && c.audit.keepFiles >= 1, '`audit.keepFiles` must be at least 1');
   check(['debug', 'info', 'warn', 'error'].includes(c.log.level), '`log.level` must be debug, info, warn or error');
   check(Number.isInteger(c.lastUsedFlushMs) && c.lastUsedFlushMs >= 100, '`lastUsedFlushMs` must be at least 100');
+  check(Array.isArray(c.services), '`services` must be a list');
+  const names = new Set<string>();
+  for (const [i, svc] of c.services.entries()) {
+    const at = `services[${i}]`;
+    check(isObject(svc), `\`${at}\` must be an object`);
+    const known = ['name', 'upstream', 'protocol', 'maxBodyBytes', 'timeoutMs'];
+    for (const k of Object.keys(svc)) check(known.includes(k), `unknown setting \`${at}.${k}\``);
+    check(typeof svc.name === 'string' && /^[a-z0-9-]{2,64}$/.test(svc.name), `\`${at}.name\` must be a service name such as \`datapipeline\``);
+    check(!['sts', 'iam'].includes(svc.name) && !names.has(svc.name), `\`${at}.name\` \`${svc.name}\` is taken`);
+    names.add(svc.name);
+    check(typeof svc.upstream === 'string' && /^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(svc.upstream), `\`${at}.upstream\` must be an http(s) URL`);
+    check(['json1.0', 'json1.1', 'query'].includes(svc.protocol), `\`${at}.protocol\` must be json1.0, json1.1 or query`);
+    check(Number.isInteger(svc.maxBodyBytes) && svc.maxBodyBytes > 0, `\`${at}.maxBodyBytes\` must be a positive integer`);
+    check(Number.isInteger(svc.timeoutMs) && svc.timeoutMs > 0, `\`${at}.timeoutMs\` must be a positive integer`);
+  }
   for (const [issuer, source] of Object.entries(c.oidc.jwks)) {
     check(/^https:\/\/[^\s/]+/.test(issuer), `\`oidc.jwks\` keys must be issuer URLs (https://…), not \`${issuer}\``);
     check(typeof source === 'string' && source !== '', `\`oidc.jwks["${issuer}"]\` must be a JWKS file path or URL`);
@@ -139,6 +154,9 @@ export function loadConfig(src: Sources): Config {
   const storeUrl = c['store'] || `sqlite:${join(dir, 'portcullis.db')}`;
   if (storeUrl === 'sqlite:') throw new ConfigError('`store` sqlite: needs a path, as in `sqlite:./portcullis.db`');
   c['store'] = storeUrl.startsWith('sqlite:') && !isAbsolute(storeUrl.slice(7)) ? `sqlite:${resolve(src.cwd, storeUrl.slice(7))}` : storeUrl;
+  if (Array.isArray(c['services'])) {
+    c['services'] = (c['services'] as unknown[]).map((svc) => (isObject(svc) ? { protocol: 'json1.1', maxBodyBytes: 10 * 1024 * 1024, timeoutMs: 30_000, ...svc } : svc));
+  }
   const config = c as unknown as Config;
   validate(config);
   // File paths are resolved once, here, so the certificate watcher compares like with like.

@@ -6,6 +6,18 @@ export interface CertificateFiles {
   readonly key: string;
 }
 
+/** An upstream service Portcullis protects (the data plane). */
+export interface UpstreamService {
+  /** The service name in the credential scope, e.g. `datapipeline`; also the IAM action prefix. */
+  readonly name: string;
+  /** Where requests go: `http://host:port` or `https://host:port`. */
+  readonly upstream: string;
+  /** How a request names its action: awsJson (`X-Amz-Target`) or query (`Action=`). */
+  readonly protocol: 'json1.0' | 'json1.1' | 'query';
+  readonly maxBodyBytes: number;
+  readonly timeoutMs: number;
+}
+
 export interface Config {
   readonly dataDir: string;
   readonly listen: { readonly host: string; readonly port: number };
@@ -35,6 +47,8 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** OpenID Connect: issuer URL -> its JWKS (a file path, or an https URL), for AssumeRoleWithWebIdentity. */
   readonly oidc: { readonly jwks: Readonly<Record<string, string>> };
+  /** Upstream services behind the gateway. */
+  readonly services: readonly UpstreamService[];
 }
 
 export const DEFAULTS: Config = {
@@ -56,4 +70,5 @@ export const DEFAULTS: Config = {
   log: { level: 'info' },
   lastUsedFlushMs: 5_000,
   oidc: { jwks: {} },
+  services: [],
 };

@@ -208,6 +208,17 @@ export const ERRORS = {
     json: same(408, 'RequestTimeoutException'),
     restXml: same(400, 'RequestTimeout'),
   },
+  // --- the data plane ---
+  BadGateway: {
+    query: same(502, 'BadGateway'),
+    json: same(502, 'BadGatewayException'),
+    restXml: same(502, 'BadGateway'),
+  },
+  GatewayTimeout: {
+    query: same(504, 'GatewayTimeout'),
+    json: same(504, 'GatewayTimeoutException'),
+    restXml: same(504, 'GatewayTimeout'),
+  },
   // --- our side ---
   Throttling: {
     query: same(400, 'Throttling'),

@@ -14,6 +14,8 @@ import { SIMULATE_ACTIONS } from '../api/simulate.js';
 import { STS_CREDENTIAL_ACTIONS } from '../api/stsCredentials.js';
 import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.js';
 import type { Jwks } from '../sts/webIdentity.js';
+import type { IdentitySigner } from './identity.js';
+import type { Upstream } from './proxy.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -41,7 +43,7 @@ interface QueryService {
   readonly actions: Readonly<Record<string, QueryAction>>;
 }
 
-const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics']);
+const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics', '/_portcullis/identity-key']);
 
 const SERVICES: Readonly<Record<string, QueryService>> = {
   sts: { protocol: 'query', xmlns: STS_XMLNS, version: STS_VERSION, actions: { ...STS_ACTIONS, ...STS_CREDENTIAL_ACTIONS } },
@@ -55,6 +57,10 @@ export interface PipelineDeps {
   /** The key that seals the session tokens STS hands out now, and all that may open them. */
   readonly tokenKey: () => TokenKey;
   readonly tokenKeys: () => readonly TokenKey[];
+  /** The upstream services behind the gateway, by service name. */
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Signs the identity passed to upstreams. */
+  readonly identity: IdentitySigner;
   /** OpenID Connect issuers' keys, for AssumeRoleWithWebIdentity. */
   readonly jwks: (issuer: string, fresh?: boolean) => Promise<Jwks | undefined>;
   readonly lastUsed: LastUsedTracker;
@@ -162,9 +168,11 @@ export class Pipeline {
     }
     trail.service = auth.service;
     trail.accessKeyId = auth.accessKeyId;
+    const upstream = this.#d.upstreams.get(auth.service);
+    if (upstream !== undefined) return this.#proxy(req, res, trail, wire, auth, upstream);
     const service = SERVICES[auth.service];
     if (service === undefined) {
-      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${Object.keys(SERVICES).join("', '")}', not '${auth.service}'.`), 'query');
+      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${[...Object.keys(SERVICES), ...this.#d.upstreams.keys()].join("', '")}', not '${auth.service}'.`), 'query');
     }
     try {
       this.#verifier.checkTimeAndScope(auth);
@@ -203,6 +211,58 @@ export class Pipeline {
     } catch (e) {
       if (e !== missing && e instanceof PortcullisError) trail.denial = e.code;
       this.#fail(req, res, trail, e, 'query', STS_XMLNS);
+    }
+  }
+
+  /**
+   * The data plane: authenticate and authorize as for our own APIs, then forward to the upstream
+   * with the verified identity, and stream its answer back.
+   */
+  async #proxy(req: IncomingMessage, res: ServerResponse, trail: Trail, wire: HttpRequest, auth: ParsedAuth, upstream: Upstream): Promise<void> {
+    const svc = upstream.service;
+    const protocol: Protocol = svc.protocol === 'query' ? 'query' : 'json';
+    const jsonVersion = svc.protocol === 'json1.0' ? '1.0' : '1.1';
+    try {
+      this.#verifier.checkTimeAndScope(auth);
+      const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
+      const found = pending instanceof Promise ? await pending : pending;
+      if (found.status !== 'found') throw credentialError(found.status);
+      const { body, sha256 } = await readBody(req, svc.maxBodyBytes);
+      const verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
+      const principal = verified.principal;
+      trail.principal = principal;
+      this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
+      const payload = this.#decodeBody(verified, wire, body);
+
+      // The action: `X-Amz-Target: Prefix.Operation` (awsJson) or `Action=` (query).
+      const target = wire.headers.get('x-amz-target')?.[0];
+      const op = svc.protocol === 'query' ? queryParams(payload, wire.headers.get('content-type')?.[0], wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
+      if (op === undefined || !/^[A-Za-z0-9]{1,128}$/.test(op)) throw new PortcullisError(op === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
+      const action = `${svc.name}:${op}`;
+      trail.action = action;
+      trail.resource = '*';
+      const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
+      const decision = await this.#d.authorizer.authorize(principal, action, '*', context);
+      if (decision.decision !== 'allowed') {
+        trail.denial = decision.reason;
+        throw accessDenied(principal.arn, action, '*', decision);
+      }
+      const identity = this.#d.identity.headers(req.method ?? 'GET', req.url ?? '/', {
+        'x-portcullis-principal': principal.arn,
+        'x-portcullis-account': principal.accountId,
+        'x-portcullis-user-id': principal.userId,
+        'x-portcullis-action': action,
+        'x-portcullis-request-id': trail.requestId,
+        'x-portcullis-date': new Date(this.#d.clock()).toISOString(),
+      });
+      const status = await upstream.forward(req, res, payload, identity, trail.requestId);
+      this.#record(req, trail, status, 'allow', decision.reason);
+    } catch (e) {
+      if (res.headersSent) {
+        this.#record(req, trail, res.statusCode, 'error', 'upstream-broke-off');
+        return;
+      }
+      this.#fail(req, res, trail, e, protocol, STS_XMLNS, jsonVersion);
     }
   }
 
@@ -270,11 +330,11 @@ export class Pipeline {
     this.#send(req, res, trail, 200, { 'content-type': 'text/xml' }, queryResponse(action, service.xmlns, result, trail.requestId), 'allow', reason);
   }
 
-  #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS): void {
+  #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS, jsonVersion: '1.0' | '1.1' = '1.1'): void {
     const err = toPortcullisError(e);
     if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
     if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
-    const out = renderError(err, { protocol, requestId: trail.requestId, xmlns });
+    const out = renderError(err, { protocol, requestId: trail.requestId, xmlns, jsonVersion });
     if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
     const decision = trail.principal === null || trail.denial !== null ? 'deny' : 'error';
     this.#send(req, res, trail, out.status, out.headers, out.body, decision, trail.denial ?? err.code);
@@ -293,6 +353,11 @@ export class Pipeline {
     if (res.headersSent) return;
     res.writeHead(status, { ...headers, 'x-amzn-requestid': trail.requestId, 'content-length': Buffer.byteLength(body) });
     res.end(body);
+    this.#record(req, trail, status, decision, reason);
+  }
+
+  /** Metrics and the audit event of a request whose response has gone out. */
+  #record(req: IncomingMessage, trail: Trail, status: number, decision: 'allow' | 'deny' | 'error', reason: string): void {
     const seconds = Number(process.hrtime.bigint() - trail.started) / 1e9;
     const { version, suite } = this.#tlsInfo(req.socket as TLSSocket);
     // Labels come from a fixed set: a client cannot grow the metrics with made-up names.
@@ -387,6 +452,8 @@ export class Pipeline {
         return reply(200, 'application/json', JSON.stringify({ live: true }) + '\n');
       case '/_portcullis/metrics':
         return reply(200, 'text/plain; version=0.0.4', this.#d.metrics.render());
+      case '/_portcullis/identity-key':
+        return reply(200, 'application/x-pem-file', this.#d.identity.publicKeyPem);
       default:
         return reply(404, 'text/plain', 'not found\n');
     }

@@ -6,7 +6,7 @@ import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { PortcullisError, renderError } from '../core/errors.js';
@@ -17,7 +17,9 @@ import { AuditLog } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { CredentialCache } from './credentials.js';
+import { IdentitySigner } from './identity.js';
 import { JwksSource } from './jwks.js';
+import { Upstream } from './proxy.js';
 import { TokenKeyRing } from './tokenKeys.js';
 import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
@@ -42,6 +44,7 @@ export class Gateway {
   readonly #lastUsed: LastUsedTracker;
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
+  readonly #upstreams: Map<string, Upstream>;
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
@@ -56,6 +59,7 @@ export class Gateway {
     this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
+    this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
     const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all() });
     const pipeline = new Pipeline({
       store,
@@ -63,6 +67,8 @@ export class Gateway {
       authorizer: new Authorizer(store, clock),
       tokenKey: () => tokenKeys.current(),
       tokenKeys: () => tokenKeys.all(),
+      upstreams: this.#upstreams,
+      identity: IdentitySigner.fromFile(join(config.dataDir, 'identity.key')),
       jwks: ((source) => (issuer: string, fresh?: boolean) => source.get(issuer, fresh))(new JwksSource(config.oidc.jwks, clock)),
       lastUsed: this.#lastUsed,
       audit: this.#audit,
@@ -206,6 +212,7 @@ export class Gateway {
     clearInterval(sweep);
     clearTimeout(force);
     this.#tokenKeys.stop();
+    for (const u of this.#upstreams.values()) u.close();
     await this.#lastUsed.stop();
     await this.#audit.close();
     await this.store.close();

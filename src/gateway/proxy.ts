@@ -1,0 +1,86 @@
+/**
+ * Forwarding to an upstream service: a keep-alive pool per service, the caller's credentials and
+ * hop-by-hop headers removed, the verified identity added, the response streamed back. Upstream
+ * failures become 502/504 in the service's error shape; a dead upstream never hangs a caller.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import type { UpstreamService } from '../config/schema.js';
+import { PortcullisError } from '../core/errors.js';
+
+/** Hop-by-hop headers (RFC 9110 7.6.1), the caller's credentials, and anything claiming to be our identity. */
+const DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization',
+  'host', 'content-length', 'authorization', 'x-amz-security-token',
+]);
+
+function forwardable(raw: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (DROP.has(name) || name.startsWith('x-portcullis-')) continue;
+    (out[name] ??= []).push(raw[i + 1]!);
+  }
+  return out;
+}
+
+export class Upstream {
+  readonly service: UpstreamService;
+  readonly #url: URL;
+  readonly #agent: HttpAgent | HttpsAgent;
+
+  constructor(service: UpstreamService) {
+    this.service = service;
+    this.#url = new URL(service.upstream);
+    const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
+    this.#agent = this.#url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+  }
+
+  /**
+   * Sends the (already verified) request on and streams the answer back. Resolves with the
+   * upstream's status once the response is complete; throws a PortcullisError (502/504) when no
+   * answer came, before anything was written to the caller.
+   */
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer, identity: Record<string, string>, requestId: string): Promise<number> {
+    const base = this.#url.pathname.replace(/\/$/, '');
+    const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<number>((resolve, reject) => {
+      let answered = false;
+      const out = send(
+        {
+          agent: this.#agent,
+          protocol: this.#url.protocol,
+          hostname: this.#url.hostname,
+          port: this.#url.port,
+          method: req.method,
+          path: base + (req.url ?? '/'),
+          headers: { ...forwardable(req.rawHeaders), host: this.#url.host, 'content-length': String(body.length), ...identity, 'x-amzn-requestid': requestId },
+          timeout: this.service.timeoutMs,
+        },
+        (up) => {
+          answered = true;
+          const headers: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
+          if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
+          res.writeHead(up.statusCode ?? 502, { ...headers, 'x-amzn-requestid': requestId });
+          pipeline(up, res).then(() => resolve(up.statusCode ?? 502), () => {
+            // The upstream broke off mid-response: the caller must see a broken response, not a short one.
+            res.destroy();
+            resolve(up.statusCode ?? 502);
+          });
+        },
+      );
+      out.on('timeout', () => out.destroy(new PortcullisError('GatewayTimeout', `The ${this.service.name} service did not answer within ${this.service.timeoutMs} ms.`)));
+      out.on('error', (e) => {
+        if (answered) return;
+        reject(e instanceof PortcullisError ? e : new PortcullisError('BadGateway', `The ${this.service.name} service could not be reached.`));
+      });
+      out.end(body);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
