@@ -24,6 +24,8 @@ import { newRequestId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
 import { parseAuth, type ParsedAuth } from '../sigv4/parse.js';
 import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
+import { decoderStream } from '../sigv4/stream.js';
+import type { Readable } from 'node:stream';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store } from '../store/types.js';
 import type { AuditLog } from './audit.js';
@@ -227,16 +229,31 @@ export class Pipeline {
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
       const found = pending instanceof Promise ? await pending : pending;
       if (found.status !== 'found') throw credentialError(found.status);
-      const { body, sha256 } = await readBody(req, svc.maxBodyBytes);
-      const verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
+      // A body whose hash is declared (or unsigned, or aws-chunked) is checked as it streams to the
+      // upstream; otherwise the signature covers a hash we must compute first, so it is read whole.
+      const declaredLength = Number(req.headers['content-length'] ?? NaN);
+      if (declaredLength > svc.maxBodyBytes) throw new PortcullisError('RequestEntityTooLarge', `Request body is larger than the limit of ${svc.maxBodyBytes} bytes.`);
+      const streaming = auth.declaredPayloadHash !== undefined && svc.protocol !== 'query';
+      let payload: Buffer | (() => Readable);
+      let length: number | undefined;
+      let verified: VerifiedRequest<Principal>;
+      if (streaming) {
+        const v = (verified = this.#verifier.checkSignature(wire, auth, found));
+        length = v.payload.kind === 'chunked' ? v.payload.decodedLength : Number.isNaN(declaredLength) ? undefined : declaredLength;
+        // Opened only once the request is authorized: a refused body is never read.
+        payload = () => req.pipe(decoderStream(this.#verifier.bodyDecoder(v, wire)));
+      } else {
+        const { body, sha256 } = await readBody(req, svc.maxBodyBytes);
+        verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
+        payload = this.#decodeBody(verified, wire, body);
+      }
       const principal = verified.principal;
       trail.principal = principal;
       this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
-      const payload = this.#decodeBody(verified, wire, body);
 
       // The action: `X-Amz-Target: Prefix.Operation` (awsJson) or `Action=` (query).
       const target = wire.headers.get('x-amz-target')?.[0];
-      const op = svc.protocol === 'query' ? queryParams(payload, wire.headers.get('content-type')?.[0], wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
+      const op = svc.protocol === 'query' ? queryParams(payload as Buffer, wire.headers.get('content-type')?.[0], wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
       if (op === undefined || !/^[A-Za-z0-9]{1,128}$/.test(op)) throw new PortcullisError(op === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
       const action = `${svc.name}:${op}`;
       trail.action = action;
@@ -255,7 +272,7 @@ export class Pipeline {
         'x-portcullis-request-id': trail.requestId,
         'x-portcullis-date': new Date(this.#d.clock()).toISOString(),
       });
-      const status = await upstream.forward(req, res, payload, identity, trail.requestId);
+      const status = await upstream.forward(req, res, typeof payload === 'function' ? payload() : payload, identity, trail.requestId, length);
       this.#record(req, trail, status, 'allow', decision.reason);
     } catch (e) {
       if (res.headersSent) {

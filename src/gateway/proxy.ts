@@ -5,6 +5,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamService } from '../config/schema.js';
 import { PortcullisError } from '../core/errors.js';
@@ -42,11 +43,21 @@ export class Upstream {
    * upstream's status once the response is complete; throws a PortcullisError (502/504) when no
    * answer came, before anything was written to the caller.
    */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer, identity: Record<string, string>, requestId: string): Promise<number> {
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | Readable,
+    identity: Record<string, string>,
+    requestId: string,
+    /** The body's length when streamed, if known; unknown lengths go chunked. */
+    length?: number,
+  ): Promise<number> {
     const base = this.#url.pathname.replace(/\/$/, '');
     const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const size = Buffer.isBuffer(body) ? body.length : length;
     return new Promise<number>((resolve, reject) => {
       let answered = false;
+      let bodyError: unknown;
       const out = send(
         {
           agent: this.#agent,
@@ -55,7 +66,13 @@ export class Upstream {
           port: this.#url.port,
           method: req.method,
           path: base + (req.url ?? '/'),
-          headers: { ...forwardable(req.rawHeaders), host: this.#url.host, 'content-length': String(body.length), ...identity, 'x-amzn-requestid': requestId },
+          headers: {
+            ...forwardable(req.rawHeaders),
+            host: this.#url.host,
+            ...(size !== undefined ? { 'content-length': String(size) } : {}),
+            ...identity,
+            'x-amzn-requestid': requestId,
+          },
           timeout: this.service.timeoutMs,
         },
         (up) => {
@@ -74,9 +91,18 @@ export class Upstream {
       out.on('timeout', () => out.destroy(new PortcullisError('GatewayTimeout', `The ${this.service.name} service did not answer within ${this.service.timeoutMs} ms.`)));
       out.on('error', (e) => {
         if (answered) return;
+        // A body that failed its check (a bad chunk, a wrong hash) says so; the upstream saw an aborted request.
+        if (bodyError instanceof PortcullisError) return reject(bodyError);
         reject(e instanceof PortcullisError ? e : new PortcullisError('BadGateway', `The ${this.service.name} service could not be reached.`));
       });
-      out.end(body);
+      if (Buffer.isBuffer(body)) out.end(body);
+      else {
+        // Streamed with backpressure; the upstream gets no end until the whole body has passed its checks.
+        pipeline(body, out).catch((e: unknown) => {
+          bodyError = e;
+          out.destroy(e instanceof Error ? e : new Error('body failed'));
+        });
+      }
     });
   }
 

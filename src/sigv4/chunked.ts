@@ -30,10 +30,15 @@ export interface BodyDecoder {
   end(): Uint8Array[];
 }
 
-/** Checks a plain body against its declared hex SHA-256. */
+/**
+ * Checks a plain body against its declared hex SHA-256. The last piece is held back until the
+ * hash is checked, so whoever reads the output (an upstream) never receives a complete body
+ * that turns out to be wrong.
+ */
 export class Sha256Check implements BodyDecoder {
   readonly #expected: string;
   readonly #hash: Hash = createHash('sha256');
+  #held: Uint8Array | undefined;
 
   constructor(expectedHex: string) {
     this.#expected = expectedHex;
@@ -41,14 +46,17 @@ export class Sha256Check implements BodyDecoder {
 
   push(chunk: Uint8Array): Uint8Array[] {
     this.#hash.update(chunk);
-    return [chunk];
+    const out = this.#held === undefined ? [] : [this.#held];
+    // Copied: the caller may reuse its buffer before the hash is checked.
+    this.#held = Buffer.from(chunk);
+    return out;
   }
 
   end(): Uint8Array[] {
     if (!timingSafeEqualString(this.#hash.digest('hex'), this.#expected)) {
       throw new PortcullisError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    return [];
+    return this.#held === undefined ? [] : [this.#held];
   }
 }
 

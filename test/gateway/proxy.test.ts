@@ -151,3 +151,77 @@ describe('the data plane', () => {
     await pipelines(gw.admin).send(new ListPipelinesCommand({}));
   });
 });
+
+describe('the data plane with large bodies', () => {
+  it('100 MB with a declared hash streams through with flat memory; a body that does not match never completes upstream', async () => {
+    const { createHash } = await import('node:crypto');
+    const { request } = await import('node:https');
+    const { readFileSync } = await import('node:fs');
+    const { Signer } = await import('../../src/sigv4/sign.js');
+    let completed = 0;
+    let bytes = 0;
+    const sink = createServer((req, res) => {
+      req.on('data', (c: Buffer) => (bytes += c.length));
+      req.on('end', () => {
+        completed++;
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ received: bytes }));
+      });
+      req.on('error', () => {});
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const work = mkdtempSync(join(tmpdir(), 'portcullis-stream-'));
+    const config = join(work, 'config.json');
+    writeFileSync(config, JSON.stringify({ services: [{ name: 'bulk', upstream: `http://127.0.0.1:${(sink.address() as { port: number }).port}`, maxBodyBytes: 200 * 1024 * 1024 }] }));
+    const gw = await startGateway({ dataDir: join(work, 'data'), args: ['--config', config] });
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'utf8'))![1]) * 1024;
+    try {
+      const MB = 1024 * 1024;
+      const chunk = Buffer.alloc(MB, 'portcullis');
+      const total = 100;
+      const hash = createHash('sha256');
+      for (let i = 0; i < total; i++) hash.update(chunk);
+      const url = new URL(gw.url);
+      const send = (declared: string) => {
+        const signed = new Signer().sign(
+          { method: 'POST', path: '/', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'Bulk.Upload', 'content-length': String(total * MB) } },
+          { credentials: gw.admin, region: 'us-east-1', service: 'bulk', payloadHash: declared, contentSha256Header: true },
+        );
+        return new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request({ host: url.hostname, port: url.port, method: 'POST', path: '/', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('error', reject);
+          let i = 0;
+          const pump = () => {
+            while (i < total) {
+              i++;
+              if (!req.write(chunk)) return void req.once('drain', pump);
+            }
+            req.end();
+          };
+          pump();
+        });
+      };
+      const before = rss();
+      const ok = await send(hash.digest('hex'));
+      assert.equal(ok.status, 200, ok.body);
+      assert.equal(JSON.parse(ok.body).received, total * MB);
+      const grown = rss() - before;
+      assert.ok(grown < 64 * MB, `the gateway grew by ${Math.round(grown / MB)} MB for a ${total} MB body`);
+
+      const seenBefore = completed;
+      const bad = await send('0'.repeat(64));
+      assert.equal(bad.status, 400);
+      assert.match(bad.body, /XAmzContentSHA256Mismatch/);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(completed, seenBefore, 'the upstream never got a complete request with the wrong body');
+    } finally {
+      assert.equal(await gw.stop(), 0);
+      sink.close();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
