@@ -1,0 +1,97 @@
+/**
+ * The data plane: signed, authorized requests per second through Portcullis to a trivial
+ * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, keep-alive pool)
+ * in front of the same upstream, measured in the same run with wrk.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Signer } from '../src/sigv4/sign.js';
+import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
+
+const UPSTREAM = `
+import { createServer } from 'node:http';
+const body = JSON.stringify({ pipelineIdList: [], hasMoreResults: false });
+const s = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(body) }); res.end(body); }); });
+s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
+`;
+
+const BARE_PROXY = `
+import { createServer } from 'node:https';
+import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { secureContextOptions } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/tls/policy.js'))};
+const [dir, upstreamPort] = process.argv.slice(2);
+const identities = ['ecdsa', 'rsa'].map((t) => ({ certPem: readFileSync(join(dir, 'tls', t + '.cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'tls', t + '.key.pem'), 'utf8') }));
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
+  const out = request({ agent, host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '', 'content-length': req.headers['content-length'] ?? '0' } }, (up) => { res.writeHead(up.statusCode, up.headers); up.pipe(res); });
+  out.on('error', () => { res.writeHead(502); res.end(); });
+  req.pipe(out);
+});
+s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
+`;
+
+function child(file: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve) => proc.stdout!.on('data', (d: Buffer) => {
+    const m = /listening (\d+)/.exec(d.toString());
+    if (m) resolve({ proc, port: Number(m[1]) });
+  }));
+}
+
+function wrk(url: string, script: string, seconds: number): number {
+  const out = execFileSync('wrk', ['-t1', '-c32', `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers in the benchmark:\n${out}`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+}
+
+export async function benchProxy(): Promise<number | undefined> {
+  if (spawnSync('wrk', ['--version']).error) {
+    console.log('proxy: skipped, wrk is not installed (apt-get install wrk)');
+    return undefined;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-proxy-'));
+  const procs: ChildProcess[] = [];
+  let gw: RunningGateway | undefined;
+  try {
+    writeFileSync(join(work, 'upstream.mjs'), UPSTREAM);
+    writeFileSync(join(work, 'proxy.mjs'), BARE_PROXY);
+    const upstream = await child(join(work, 'upstream.mjs'), []);
+    procs.push(upstream.proc);
+    writeFileSync(join(work, 'config.json'), JSON.stringify({ services: [{ name: 'datapipeline', upstream: `http://127.0.0.1:${upstream.port}` }] }));
+    gw = await startGateway({ dataDir: join(work, 'data'), args: ['--config', join(work, 'config.json')] });
+    const bare = await child(join(work, 'proxy.mjs'), [gw.dataDir, String(upstream.port)]);
+    procs.push(bare.proc);
+
+    const body = '{}';
+    const url = new URL(gw.url);
+    const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'DataPipeline.ListPipelines' };
+    const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: gw.admin, region: 'us-east-1', service: 'datapipeline' });
+    const lua = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`, ...Object.entries(signed.headers).filter(([k]) => k !== 'host').map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join('\n') + '\n';
+    const script = join(work, 'request.lua');
+    writeFileSync(script, lua);
+    wrk(`${gw.url}/`, script, 1);
+    wrk(`https://127.0.0.1:${bare.port}/`, script, 1);
+    const ours: number[] = [];
+    const base: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ours.push(wrk(`${gw.url}/`, script, 3));
+      base.push(wrk(`https://127.0.0.1:${bare.port}/`, script, 3));
+    }
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
+    const o = median(ours);
+    const b = median(base);
+    console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections)');
+    console.log(`  bare node https proxy  ${Math.round(b).toLocaleString('en-US').padStart(10)} /s   1.00 (baseline, no authentication)`);
+    console.log(`  portcullis             ${Math.round(o).toLocaleString('en-US').padStart(10)} /s   ${(o / b).toFixed(2)} of bare (target >= 0.9)`);
+    return o / b;
+  } finally {
+    await gw?.stop();
+    for (const p of procs) p.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
