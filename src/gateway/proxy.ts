@@ -81,10 +81,17 @@ export class Upstream {
           for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
           if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
           res.writeHead(up.statusCode ?? 502, { ...headers, 'x-amzn-requestid': requestId });
-          pipeline(up, res).then(() => resolve(up.statusCode ?? 502), () => {
-            // The upstream broke off mid-response: the caller must see a broken response, not a short one.
+          const status = up.statusCode ?? 502;
+          up.pipe(res);
+          up.once('end', () => resolve(status));
+          // The upstream broke off mid-response: the caller must see a broken response, not a short one.
+          up.once('error', () => {
             res.destroy();
-            resolve(up.statusCode ?? 502);
+            resolve(status);
+          });
+          up.once('aborted', () => {
+            res.destroy();
+            resolve(status);
           });
         },
       );

@@ -47,6 +47,7 @@ describe('the data plane', () => {
   let gw: RunningGateway;
   let upstream: { proc: ChildProcess; url: string };
   let slow: Server;
+  let broken: Server;
   const handler = () => new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) });
   const pipelines = (c: Creds) => new DataPipelineClient({ endpoint: gw.url, region: 'us-east-1', credentials: c, maxAttempts: 1, requestHandler: handler() });
 
@@ -56,6 +57,15 @@ describe('the data plane', () => {
     slow = createServer(() => { /* never answers */ });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
     const slowPort = (slow.address() as { port: number }).port;
+    // Promises a long body, sends a little of it, then resets the connection.
+    broken = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': '1000' });
+      res.write('{"pipelineIdList": [');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', () => r()));
+    const brokenPort = (broken.address() as { port: number }).port;
     const config = join(work, 'config.json');
     const dataDir = join(work, 'data');
     // A first start only to learn the identity key, then the real start with the upstream in config.
@@ -69,6 +79,7 @@ describe('the data plane', () => {
         { name: 'datapipeline', upstream: upstream.url, protocol: 'json1.1' },
         { name: 'deadservice', upstream: 'http://127.0.0.1:9', protocol: 'json1.1' },
         { name: 'slowservice', upstream: `http://127.0.0.1:${slowPort}`, protocol: 'json1.1', timeoutMs: 500 },
+        { name: 'brokenservice', upstream: `http://127.0.0.1:${brokenPort}`, protocol: 'json1.1' },
       ],
     }));
     gw = await startGateway({ dataDir, args: ['--config', config] });
@@ -77,6 +88,7 @@ describe('the data plane', () => {
     assert.equal(await gw.stop(), 0);
     upstream.proc.kill('SIGTERM');
     slow.close();
+    broken.close();
     removeDir(gw.dataDir);
     rmSync(work, { recursive: true, force: true });
   });
@@ -135,12 +147,14 @@ describe('the data plane', () => {
     assert.ok((listed['pipelineIdList'] as Array<{ name: string }>).some((p) => p.name === 'from-cli'));
   });
 
-  it('a dead upstream is 502 and a slow one 504, in the service\'s error shape, and the gateway keeps serving', async () => {
+  it('a dead upstream is 502, a slow one 504, one that breaks off mid-response an error, and the gateway keeps serving', async () => {
     const call = (service: string) => new DataPipelineClient({
       endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, maxAttempts: 1, requestHandler: handler(),
       // The SDK signs for the endpoint's service; point it at another service name in the scope.
       signingName: service,
     } as DataPipelineClientConfig).send(new ListPipelinesCommand({})).then(() => assert.fail('answered'), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e);
+    const broken = await call('brokenservice');
+    assert.ok(broken instanceof Error, 'a response cut off mid-body is an error for the caller, not a short success');
     const dead = await call('deadservice');
     assert.equal(dead.$metadata?.httpStatusCode, 502);
     assert.equal(dead.name, 'BadGatewayException');
