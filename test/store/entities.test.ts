@@ -6,43 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { ACCOUNT, OTHER_ACCOUNT, databasePaths, doc, hex, openStoreAt, policy, rawCount, user, withUser } from '../helpers/storeFixtures.js';
 import { GROUPS_PER_USER, SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import {
   AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type Group, type ManagedPolicy, type PolicyOwner,
   type Role, type User,
 } from '../../src/store/types.js';
 
-const ACCOUNT = '123456789012';
-const OTHER_ACCOUNT = '210987654321';
-
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'portcullis-entity-store-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
-function freshPath(): string {
-  return join(root, `entities-${++n}.db`);
-}
-
-function hex(chars: number): string {
-  return randomBytes(chars).toString('hex').toUpperCase().slice(0, chars);
-}
-
-function user(userName: string, accountId = ACCOUNT, path = '/'): User {
-  return { accountId, userName, userId: 'AIDA' + hex(17), path, createdAt: 1000 };
-}
+const freshPath = databasePaths('entities');
+const openStore = (path = freshPath(), sealer?: Sealer): Promise<SqliteStore> => openStoreAt(path, sealer);
 
 function group(groupName: string, accountId = ACCOUNT, path = '/'): Group {
   return { accountId, groupName, groupId: 'AGPA' + hex(17), path, createdAt: 1100 };
@@ -66,43 +43,12 @@ function role(roleName: string, accountId = ACCOUNT, path = '/'): Role {
   };
 }
 
-type NewPolicy = Omit<ManagedPolicy, 'defaultVersionId' | 'attachmentCount' | 'updatedAt'>;
-
-function policy(policyName: string, accountId = ACCOUNT, path = '/'): NewPolicy {
-  return {
-    accountId,
-    policyName,
-    policyId: 'ANPA' + hex(17),
-    path,
-    arn: `arn:aws:iam::${accountId}:policy${path}${policyName}`,
-    description: `about ${policyName}`,
-    createdAt: 1000,
-  };
-}
-
 /** A distinct, valid policy document. */
-function doc(sid: string): string {
-  return JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: sid, Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] });
-}
-
 const ofUser = (u: User): PolicyOwner => ({ type: 'user', id: u.userId });
 const ofGroup = (g: Group): PolicyOwner => ({ type: 'group', id: g.groupId });
 const ofRole = (r: Role): PolicyOwner => ({ type: 'role', id: r.roleId });
 
 const EMPTY = { inline: [], managed: [], boundary: undefined };
-
-async function openStore(path = freshPath(), sealer = new Sealer([randomBytes(32)])): Promise<SqliteStore> {
-  const s = new SqliteStore(path, sealer);
-  await s.createAccount({ accountId: ACCOUNT, name: 'test', createdAt: 1 });
-  await s.createAccount({ accountId: OTHER_ACCOUNT, name: 'other', createdAt: 2 });
-  return s;
-}
-
-async function withUser(s: SqliteStore, name: string, accountId = ACCOUNT, path = '/'): Promise<User> {
-  const u = user(name, accountId, path);
-  await s.createUser(u);
-  return u;
-}
 
 async function withGroup(s: SqliteStore, name: string, accountId = ACCOUNT, path = '/'): Promise<Group> {
   const g = group(name, accountId, path);
@@ -114,15 +60,6 @@ async function withRole(s: SqliteStore, name: string, accountId = ACCOUNT, path 
   const r = role(name, accountId, path);
   await s.createRole(r);
   return r;
-}
-
-function rawCount(path: string, sql: string, ...params: unknown[]): number {
-  const raw = new Database(path, { readonly: true });
-  try {
-    return raw.prepare(sql).pluck().get(...params) as number;
-  } finally {
-    raw.close();
-  }
 }
 
 // ---------------------------------------------------------------- migration and schema

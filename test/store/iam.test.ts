@@ -6,43 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { ACCOUNT, OTHER_ACCOUNT, databasePaths, doc, openStoreAt, policy, rawCount, user, withUser } from '../helpers/storeFixtures.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import {
   AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type AccessKeyWithSecret, type ManagedPolicy,
   type PolicyOwner, type User,
 } from '../../src/store/types.js';
 
-const ACCOUNT = '123456789012';
-const OTHER_ACCOUNT = '210987654321';
-
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'portcullis-iam-store-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
-function freshPath(): string {
-  return join(root, `iam-${++n}.db`);
-}
-
-function hex(chars: number): string {
-  return randomBytes(chars).toString('hex').toUpperCase().slice(0, chars);
-}
-
-function user(userName: string, accountId = ACCOUNT, path = '/'): User {
-  return { accountId, userName, userId: 'AIDA' + hex(17), path, createdAt: 1000 };
-}
+const freshPath = databasePaths('iam');
+const openStore = (path = freshPath(), sealer?: Sealer): Promise<SqliteStore> => openStoreAt(path, sealer);
 
 function keyId(suffix: string): string {
   return ('AKIA' + suffix.toUpperCase() + 'Q'.repeat(16)).slice(0, 20);
@@ -52,48 +29,8 @@ function key(accessKeyId: string, userName: string, accountId = ACCOUNT): Omit<A
   return { accessKeyId, accountId, userName, status: 'Active', createdAt: 2000, secretAccessKey: randomBytes(30).toString('base64') };
 }
 
-type NewPolicy = Omit<ManagedPolicy, 'defaultVersionId' | 'attachmentCount' | 'updatedAt'>;
-
-function policy(policyName: string, accountId = ACCOUNT, path = '/'): NewPolicy {
-  return {
-    accountId,
-    policyName,
-    policyId: 'ANPA' + hex(17),
-    path,
-    arn: `arn:aws:iam::${accountId}:policy${path}${policyName}`,
-    description: `about ${policyName}`,
-    createdAt: 1000,
-  };
-}
-
 /** A distinct, valid policy document. */
-function doc(sid: string): string {
-  return JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: sid, Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] });
-}
-
 const asOwner = (u: User): PolicyOwner => ({ type: 'user', id: u.userId });
-
-async function openStore(path = freshPath(), sealer = new Sealer([randomBytes(32)])): Promise<SqliteStore> {
-  const s = new SqliteStore(path, sealer);
-  await s.createAccount({ accountId: ACCOUNT, name: 'test', createdAt: 1 });
-  await s.createAccount({ accountId: OTHER_ACCOUNT, name: 'other', createdAt: 2 });
-  return s;
-}
-
-async function withUser(s: SqliteStore, name: string, accountId = ACCOUNT, path = '/'): Promise<User> {
-  const u = user(name, accountId, path);
-  await s.createUser(u);
-  return u;
-}
-
-function rawCount(path: string, sql: string, ...params: unknown[]): number {
-  const raw = new Database(path, { readonly: true });
-  try {
-    return raw.prepare(sql).pluck().get(...params) as number;
-  } finally {
-    raw.close();
-  }
-}
 
 describe('IAM store: migration 2', () => {
   it('upgrades a version-1 database: its users and keys survive and the new tables work', async () => {
