@@ -110,13 +110,7 @@ function assumeRoleKeys(p: Params): Array<[string, string | string[]]> {
     const v = param(p, name);
     if (v !== undefined) out.push([k, v]);
   }
-  const keys: string[] = [];
-  for (let i = 1; p.has(`Tags.member.${i}.Key`); i++) {
-    const key = p.get(`Tags.member.${i}.Key`)!;
-    keys.push(key);
-    out.push([`aws:RequestTag/${key}`, p.get(`Tags.member.${i}.Value`) ?? '']);
-  }
-  if (keys.length > 0) out.push(['aws:TagKeys', keys]);
+  out.push(...requestTagKeys(p));
   const transitive = memberList(p, 'TransitiveTagKeys');
   if (transitive.length > 0) out.push(['sts:TransitiveTagKeys', transitive]);
   return out;

@@ -9,35 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
-import { removeDir, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import type { RunningGateway } from '../helpers/gateway.js';
+import { gatewayFleet } from '../helpers/fleet.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { openRequest, send, signedGetCallerIdentity, stsClient } from '../helpers/sdk.js';
 
 const MAIN = join(REPO_ROOT, 'dist/src/cli/main.js');
 
-const dirs: string[] = [];
-const running = new Set<RunningGateway>();
-function newDir(): string {
-  const d = tempDir('portcullis-bootstrap-');
-  dirs.push(d);
-  return d;
-}
-async function start(opts: Parameters<typeof startGateway>[0]): Promise<RunningGateway> {
-  const gw = await startGateway(opts);
-  running.add(gw);
-  return gw;
-}
-async function stop(gw: RunningGateway): Promise<number | null> {
-  running.delete(gw);
-  return gw.stop();
-}
-after(async () => {
-  for (const gw of running) await gw.kill9();
-  for (const d of dirs) removeDir(d);
-});
+const { newDir, start, stop, release } = gatewayFleet('bootstrap');
 
 function mode(path: string): number {
   return statSync(path).mode & 0o777;
@@ -285,7 +267,7 @@ describe('shutdown', () => {
     await connected;
     await new Promise((r) => setTimeout(r, 300));
 
-    running.delete(gw);
+    release(gw);
     gw.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(exitCode, undefined, 'the process waits for the in-flight request');
@@ -304,7 +286,7 @@ describe('shutdown', () => {
     const dir = newDir();
     const gw = await start({ dataDir: dir });
     await callerIdentity(gw); // well after the ready line (see the next test for right at it)
-    running.delete(gw);
+    release(gw);
     const exited = new Promise<number | null>((r) => gw.proc.once('exit', (c) => r(c)));
     gw.proc.kill('SIGINT');
     assert.equal(await exited, 0);

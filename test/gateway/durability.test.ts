@@ -9,40 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import Database from 'better-sqlite3';
 import { newAccessKeyId, newSecretAccessKey, newUserId } from '../../src/core/ids.js';
 import { Sealer } from '../../src/store/seal.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
-import { removeDir, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import type { RunningGateway } from '../helpers/gateway.js';
+import { gatewayFleet } from '../helpers/fleet.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { presignedGetCallerIdentity, sdkError, send, signedGetCallerIdentity, stsClient, type Creds } from '../helpers/sdk.js';
 
-const dirs: string[] = [];
-const running = new Set<RunningGateway>();
-function newDir(): string {
-  const d = tempDir('portcullis-durability-');
-  dirs.push(d);
-  return d;
-}
-async function start(opts: Parameters<typeof startGateway>[0]): Promise<RunningGateway> {
-  const gw = await startGateway(opts);
-  running.add(gw);
-  return gw;
-}
-async function stop(gw: RunningGateway): Promise<number | null> {
-  running.delete(gw);
-  return gw.stop();
-}
-async function kill9(gw: RunningGateway): Promise<void> {
-  running.delete(gw);
-  return gw.kill9();
-}
-after(async () => {
-  for (const gw of running) await gw.kill9();
-  for (const d of dirs) removeDir(d);
-});
+const { newDir, start, stop, kill9 } = gatewayFleet('durability');
 
 function newMasterKey(): string {
   return randomBytes(32).toString('base64');

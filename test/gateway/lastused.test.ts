@@ -6,40 +6,25 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import type { LastUse } from '../../src/store/types.js';
-import { removeDir, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import type { RunningGateway } from '../helpers/gateway.js';
+import { gatewayFleet } from '../helpers/fleet.js';
 import { stsClient } from '../helpers/sdk.js';
 
-const dirs: string[] = [];
-const running = new Set<RunningGateway>();
-function newDir(): string {
-  const d = tempDir('portcullis-lastused-');
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const gw of running) await gw.kill9();
-  for (const d of dirs) removeDir(d);
-});
+const { newDir, start, stop } = gatewayFleet('lastused');
 
 async function startWith(flushMs: number): Promise<{ gw: RunningGateway; masterKey: string }> {
   const dir = newDir();
   const masterKey = randomBytes(32).toString('base64');
   const config = join(newDir(), 'portcullis.json');
   writeFileSync(config, JSON.stringify({ lastUsedFlushMs: flushMs }));
-  const gw = await startGateway({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: masterKey }, args: ['--config', config] });
-  running.add(gw);
+  const gw = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: masterKey }, args: ['--config', config] });
   return { gw, masterKey };
-}
-
-async function stop(gw: RunningGateway): Promise<number | null> {
-  running.delete(gw);
-  return gw.stop();
 }
 
 /** Reads a key's last use through a store of our own on the gateway's database. */

@@ -9,15 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { PortcullisError } from '../../src/core/errors.js';
 import { parseAmzDate, requestFromWire, Verifier, type HttpRequest, type VerifiedRequest } from '../../src/sigv4/index.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { flipByte, isCode, rejectsWith, sha256Hex, signedHeaderList, withHeader, withPath, withQuery, type Signed } from '../helpers/tamper.js';
 
 const run = promisify(execFile);
 /** The Python that has botocore: CI points this at Debian's when the default one lacks it. */
@@ -69,55 +68,13 @@ interface WireRecord {
   readonly decoded?: string;
 }
 
-interface Signed {
-  readonly req: HttpRequest;
-  readonly body: Buffer;
-}
-
 function fromRecord(r: WireRecord): Signed {
   const target = r.query === '' ? r.path : `${r.path}?${r.query}`;
   return { req: requestFromWire(r.method, target, r.headers.flat()), body: Buffer.from(r.body, 'base64') };
 }
 
-function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 function verifyOk(s: Signed, v = verifier()): Promise<VerifiedRequest<Principal>> {
   return v.verify(s.req, { bodySha256: sha256Hex(s.body) });
-}
-
-function isCode(code: string) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof PortcullisError, `expected a PortcullisError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  };
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, isCode(code));
-}
-
-function withPath(s: Signed, path: string): Signed {
-  return { ...s, req: { ...s.req, path } };
-}
-
-function withQuery(s: Signed, query: string): Signed {
-  return { ...s, req: { ...s.req, query } };
-}
-
-function withHeader(s: Signed, name: string, value: string): Signed {
-  const headers = new Map(s.req.headers);
-  assert.ok(headers.has(name), `the request has no ${name} header`);
-  headers.set(name, [value]);
-  return { ...s, req: { ...s.req, headers } };
-}
-
-function flipByte(b: Buffer, index: number): Buffer {
-  const copy = Buffer.from(b);
-  copy[index] = copy[index]! ^ 0x01;
-  return copy;
 }
 
 /** Changes the first character of query parameter `name`'s value. */
@@ -130,12 +87,6 @@ function tamperQueryValue(query: string, name: string): string {
   const c = p[at]!;
   parts[i] = p.slice(0, at) + (c === 'z' ? 'y' : c === '%' ? '_' : String.fromCharCode(c.charCodeAt(0) + 1)) + p.slice(at + 1);
   return parts.join('&');
-}
-
-function signedHeaders(s: Signed): string[] {
-  const auth = s.req.headers.get('authorization')?.[0];
-  assert.ok(auth, 'no authorization header');
-  return /SignedHeaders=([^,]+)/.exec(auth)![1]!.split(';');
 }
 
 /** Feeds `body` to a decoder in `step`-byte pieces and returns what it let through. */
@@ -196,7 +147,7 @@ describe('interop: botocore signers -> Verifier', { skip: missingBotocore !== un
       assert.equal(v.region, REGION);
       assert.equal(v.presigned, false);
       assert.equal(v.signedAtMs, SIGNING_MS);
-      assert.deepEqual([...v.signedHeaders], signedHeaders(s));
+      assert.deepEqual([...v.signedHeaders], signedHeaderList(s));
       assert.deepEqual(v.payload, { kind: 'sha256', hash: sha256Hex(s.body) });
     });
 
@@ -207,16 +158,16 @@ describe('interop: botocore signers -> Verifier', { skip: missingBotocore !== un
       }
       await rejectsWith(verifyOk(withPath(s, '/sts')), 'SignatureDoesNotMatch');
       await rejectsWith(verifyOk(withQuery(s, 'Action=GetCallerIdentity')), 'SignatureDoesNotMatch');
-      assert.ok(signedHeaders(s).includes('content-type'));
+      assert.ok(signedHeaderList(s).includes('content-type'));
       await rejectsWith(verifyOk(withHeader(s, 'content-type', 'application/x-www-form-urlencoded; charset=utf-9')), 'SignatureDoesNotMatch');
       await rejectsWith(verifyOk(withHeader(s, 'host', 'sts.amazonaws.co')), 'SignatureDoesNotMatch');
       // Content-Length is added after signing: not signed, so not checked by the signature.
-      assert.ok(!signedHeaders(s).includes('content-length'));
+      assert.ok(!signedHeaderList(s).includes('content-length'));
     });
 
     it('with a session token: verifies as the temporary principal', async () => {
       const s = fromRecord(get('sts-post-token'));
-      assert.ok(signedHeaders(s).includes('x-amz-security-token'));
+      assert.ok(signedHeaderList(s).includes('x-amz-security-token'));
       const v = await verifyOk(s);
       assert.equal(v.principal, ROLE);
       assert.equal(v.sessionToken, SESSION_TOKEN);
@@ -394,7 +345,7 @@ describe('interop: botocore signers -> Verifier', { skip: missingBotocore !== un
 
     it('changed signed headers do not verify', async () => {
       const { s, original } = load();
-      assert.ok(signedHeaders(s).includes('x-amz-decoded-content-length'));
+      assert.ok(signedHeaderList(s).includes('x-amz-decoded-content-length'));
       await rejectsWith(verifier().verify(withHeader(s, 'x-amz-decoded-content-length', String(original.length - 1)).req), 'SignatureDoesNotMatch');
       await rejectsWith(verifier().verify(withHeader(s, 'x-amz-trailer', 'x-amz-checksum-crc32c').req), 'SignatureDoesNotMatch');
       await rejectsWith(verifier().verify(withPath(s, '/interop-bucket/chunked/obk').req), 'SignatureDoesNotMatch');

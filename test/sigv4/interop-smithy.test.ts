@@ -7,15 +7,15 @@
  * the headers as smithy left them.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest as SmithyRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { PortcullisError } from '../../src/core/errors.js';
 import {
-  NORMALIZING_RULES, requestFromRecord, S3_RULES, Verifier, type CanonicalRules, type HttpRequest, type VerifiedRequest,
+  NORMALIZING_RULES, requestFromRecord, S3_RULES, Verifier, type CanonicalRules, type VerifiedRequest,
 } from '../../src/sigv4/index.js';
+import { flipByte, rejectsWith, sha256Hex, signedHeaderList, withBody, withHeader, withPath, withQuery, type Signed } from '../helpers/tamper.js';
 
 const SIGNING_DATE = new Date('2024-05-01T12:34:56Z');
 const REGION = 'us-east-1';
@@ -84,12 +84,6 @@ function wireQuery(query: Record<string, string | string[] | null> | undefined):
   return parts.join('&');
 }
 
-interface Signed {
-  /** Our view of the request as it arrives. */
-  readonly req: HttpRequest;
-  readonly body: Buffer;
-}
-
 /** Smithy's signed request as it arrives at the server. */
 function onTheWire(signed: { method: string; path: string; query?: Record<string, string | string[] | null>; headers: Record<string, string>; body?: unknown }): Signed {
   const query = wireQuery(signed.query);
@@ -97,20 +91,8 @@ function onTheWire(signed: { method: string; path: string; query?: Record<string
   return { req: requestFromRecord(signed.method, query === '' ? signed.path : `${signed.path}?${query}`, signed.headers), body };
 }
 
-function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 async function verifyOk(s: Signed, v = verifier()): Promise<VerifiedRequest<Principal>> {
   return v.verify(s.req, { bodySha256: sha256Hex(s.body) });
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof PortcullisError, `expected a PortcullisError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  });
 }
 
 /** A different character at `index`, keeping the string's shape (hex stays hex, letters letters). */
@@ -120,31 +102,6 @@ function changeCharAt(s: string, index: number): string {
   return s.slice(0, index) + replacement + s.slice(index + 1);
 }
 
-function withPath(s: Signed, path: string): Signed {
-  return { ...s, req: { ...s.req, path } };
-}
-
-function withQuery(s: Signed, query: string): Signed {
-  return { ...s, req: { ...s.req, query } };
-}
-
-function withHeader(s: Signed, name: string, value: string): Signed {
-  const headers = new Map(s.req.headers);
-  assert.ok(headers.has(name), `the request has no ${name} header`);
-  headers.set(name, [value]);
-  return { ...s, req: { ...s.req, headers } };
-}
-
-function withBody(s: Signed, body: Buffer): Signed {
-  return { ...s, body };
-}
-
-function flipByte(b: Buffer, index: number): Buffer {
-  const copy = Buffer.from(b);
-  copy[index] = copy[index]! ^ 0x01;
-  return copy;
-}
-
 /** Changes the value of query parameter `name` (its first character after `=`). */
 function tamperQueryValue(query: string, name: string): string {
   const parts = query.split('&');
@@ -152,12 +109,6 @@ function tamperQueryValue(query: string, name: string): string {
   assert.ok(i >= 0, `no ${name} in ${query}`);
   parts[i] = changeCharAt(parts[i]!, name.length + 1);
   return parts.join('&');
-}
-
-function signedHeaderList(s: Signed): string[] {
-  const auth = s.req.headers.get('authorization')?.[0];
-  assert.ok(auth, 'no authorization header');
-  return /SignedHeaders=([^,]+)/.exec(auth)![1]!.split(';');
 }
 
 const STS_BODY = 'Action=GetCallerIdentity&Version=2011-06-15';

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { ACCOUNT, OTHER_ACCOUNT, databasePaths, doc, hex, openStoreAt, policy, rawCount, user, withUser } from '../helpers/storeFixtures.js';
+import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, doc, hex, openStoreAt, policy, race, rawCount, schemaOf, user, withUser } from '../helpers/storeFixtures.js';
 import { GROUPS_PER_USER, SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import {
   AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type Group, type ManagedPolicy, type PolicyOwner,
@@ -73,15 +72,7 @@ describe('entity store: migration 3', () => {
     const oldPolicy = policy('LegacyRead');
 
     // A database as version 2 left it, written without SqliteStore.
-    const raw = new Database(path);
-    raw.pragma('foreign_keys = ON');
-    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.slice(0, 2)) {
-      raw.transaction(() => {
-        raw.exec(m.sql);
-        raw.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, 1)').run(m.version);
-      })();
-    }
+    const raw = databaseAtVersion(path, 2);
     raw.transaction(() => {
       raw.prepare('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(ACCOUNT, 'test', 1);
       raw.prepare('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
@@ -148,23 +139,9 @@ describe('entity store: migration 3', () => {
     const fresh = freshPath();
     await (await openStore(fresh)).close();
     const upgraded = freshPath();
-    const raw = new Database(upgraded);
-    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.slice(0, 2)) {
-      raw.exec(m.sql);
-      raw.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, 1)').run(m.version);
-    }
-    raw.close();
+    databaseAtVersion(upgraded, 2).close();
     await new SqliteStore(upgraded, new Sealer([randomBytes(32)])).close();
-    const schema = (path: string): unknown => {
-      const db = new Database(path, { readonly: true });
-      try {
-        return db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY type, name').all();
-      } finally {
-        db.close();
-      }
-    };
-    assert.deepEqual(schema(upgraded), schema(fresh));
+    assert.deepEqual(schemaOf(upgraded), schemaOf(fresh));
   });
 
   it('the schema itself refuses orphans: memberships, owners with policies, role boundaries, session durations', async () => {
@@ -777,69 +754,19 @@ describe('entity store: tags', () => {
 
 // ---------------------------------------------------------------- races
 
-/** A worker for `race`: opens its own store, waits at the gate, then makes its attempts. */
-const RACE_WORKER = `
-const { workerData: d, parentPort } = require('node:worker_threads');
-(async () => {
-  const { SqliteStore } = await import(d.storeUrl);
-  const { Sealer } = await import(d.sealUrl);
-  const store = new SqliteStore(d.path, new Sealer([Buffer.from(d.masterKey, 'hex')]));
-  const gate = new Int32Array(d.gate);
-  Atomics.add(gate, 1, 1);
-  Atomics.wait(gate, 0, 0);
-  const outcomes = [];
-  for (let i = 0; i < d.attempts; i++) {
-    try {
-      if (d.op === 'join') {
-        await store.addUserToGroup(d.groupIds[(i + d.worker) % d.groupIds.length], d.userId, d.limit);
-      } else if (d.op === 'tag') {
-        const key = i === 0 ? ['owner', 'OWNER', 'Owner'][d.worker % 3] : 'w' + d.worker + '-' + i;
-        await store.tagResource('user', d.userId, [{ key, value: String(d.worker) }], d.limit);
-      } else if (d.op === 'churn') {
-        // Half the workers add members, the others try to delete the group.
-        if (d.worker % 2 === 0) await store.addUserToGroup(d.groupId, d.userIds[i % d.userIds.length]);
-        else await store.deleteGroup('${ACCOUNT}', d.groupName);
-      }
-      outcomes.push('ok');
-    } catch (e) {
-      const expected = ['LimitExceededError', 'DeleteConflictError', 'NoSuchEntityError'];
-      outcomes.push(e && expected.includes(e.name) ? e.name : String(e && e.stack || e));
-    }
+/** The calls the racing workers make (see `race`). */
+const ENTITY_ATTEMPT = `async (store, d, i) => {
+  if (d.op === 'join') {
+    await store.addUserToGroup(d.groupIds[(i + d.worker) % d.groupIds.length], d.userId, d.limit);
+  } else if (d.op === 'tag') {
+    const key = i === 0 ? ['owner', 'OWNER', 'Owner'][d.worker % 3] : 'w' + d.worker + '-' + i;
+    await store.tagResource('user', d.userId, [{ key, value: String(d.worker) }], d.limit);
+  } else if (d.op === 'churn') {
+    // Half the workers add members, the others try to delete the group.
+    if (d.worker % 2 === 0) await store.addUserToGroup(d.groupId, d.userIds[i % d.userIds.length]);
+    else await store.deleteGroup('${ACCOUNT}', d.groupName);
   }
-  await store.close();
-  parentPort.postMessage(outcomes);
-})().catch((e) => parentPort.postMessage(['crashed: ' + (e && e.stack || e)]));
-`;
-
-/** Runs `workers` threads, each with its own connection to `path`, released together. */
-async function race(path: string, masterKey: Buffer, workers: number, job: Record<string, unknown>, allowed: readonly string[]): Promise<string[]> {
-  const gate = new SharedArrayBuffer(8);
-  const flags = new Int32Array(gate);
-  const results = Array.from({ length: workers }, (_, w) => {
-    const worker = new Worker(RACE_WORKER, {
-      eval: true,
-      workerData: {
-        ...job,
-        worker: w,
-        path,
-        masterKey: masterKey.toString('hex'),
-        gate,
-        storeUrl: new URL('../../src/store/sqlite/sqliteStore.js', import.meta.url).href,
-        sealUrl: new URL('../../src/store/seal.js', import.meta.url).href,
-      },
-    });
-    return new Promise<string[]>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-  });
-  while (Atomics.load(flags, 1) < workers) await new Promise((r) => setTimeout(r, 5));
-  Atomics.store(flags, 0, 1);
-  Atomics.notify(flags, 0);
-  const outcomes = (await Promise.all(results)).flat();
-  for (const o of outcomes) assert.ok(o === 'ok' || allowed.includes(o), `unexpected outcome: ${o}`);
-  return outcomes;
-}
+}`;
 
 describe('entity store: quotas hold when requests race', () => {
   it('in one process: concurrent addUserToGroup and tagResource never pass a quota', async () => {
@@ -873,11 +800,11 @@ describe('entity store: quotas hold when requests race', () => {
     for (let i = 0; i < 4; i++) churners.push((await withUser(s, `churner-${i}`)).userId);
     await s.close(); // the workers are the only writers
 
-    const joins = await race(path, masterKey, 6, { op: 'join', userId: u.userId, groupIds, limit: 5, attempts: 12 }, ['LimitExceededError']);
+    const joins = await race(ENTITY_ATTEMPT, path, masterKey, 6, { op: 'join', userId: u.userId, groupIds, limit: 5, attempts: 12 }, ['LimitExceededError']);
     assert.ok(joins.includes('LimitExceededError'), joins.join(','));
-    const tags = await race(path, masterKey, 6, { op: 'tag', userId: u.userId, limit: 10, attempts: 5 }, ['LimitExceededError']);
+    const tags = await race(ENTITY_ATTEMPT, path, masterKey, 6, { op: 'tag', userId: u.userId, limit: 10, attempts: 5 }, ['LimitExceededError']);
     assert.ok(tags.includes('LimitExceededError'), tags.join(','));
-    await race(path, masterKey, 6, { op: 'churn', groupId: churned.groupId, groupName: churned.groupName, userIds: churners, attempts: 6 },
+    await race(ENTITY_ATTEMPT, path, masterKey, 6, { op: 'churn', groupId: churned.groupId, groupName: churned.groupName, userIds: churners, attempts: 6 },
       ['DeleteConflictError', 'NoSuchEntityError']);
 
     const check = new SqliteStore(path, new Sealer([masterKey]));

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { ACCOUNT, OTHER_ACCOUNT, databasePaths, doc, openStoreAt, policy, rawCount, user, withUser } from '../helpers/storeFixtures.js';
+import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, doc, openStoreAt, policy, race, rawCount, user, withUser } from '../helpers/storeFixtures.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import {
   AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type AccessKeyWithSecret, type ManagedPolicy,
@@ -42,10 +41,7 @@ describe('IAM store: migration 2', () => {
     const oldKey = key(keyId('LEGACY'), 'Legacy');
 
     // A database as version 1 left it, written without SqliteStore.
-    const raw = new Database(path);
-    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    raw.exec(SQLITE_MIGRATIONS[0]!.sql);
-    raw.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (1, 1)').run();
+    const raw = databaseAtVersion(path, 1);
     raw.prepare('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(ACCOUNT, 'test', 1);
     raw.prepare('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(old.accountId, old.userName, 'legacy', old.userId, old.path, old.createdAt);
@@ -558,36 +554,17 @@ describe('IAM store: principalPolicies', () => {
 
 // ---------------------------------------------------------------- races
 
-/** A worker for `race`: opens its own store, waits at the gate, then makes its attempts. */
-const RACE_WORKER = `
-const { workerData: d, parentPort } = require('node:worker_threads');
-(async () => {
-  const { SqliteStore } = await import(d.storeUrl);
-  const { Sealer } = await import(d.sealUrl);
-  const store = new SqliteStore(d.path, new Sealer([Buffer.from(d.masterKey, 'hex')]));
-  const gate = new Int32Array(d.gate);
-  Atomics.add(gate, 1, 1);
-  Atomics.wait(gate, 0, 0);
-  const outcomes = [];
-  for (let i = 0; i < d.attempts; i++) {
-    try {
-      if (d.op === 'key') {
-        const id = ('AKIAW' + d.worker + 'X' + i + 'Q'.repeat(20)).slice(0, 20);
-        await store.createAccessKeyLimited({ accessKeyId: id, accountId: '${ACCOUNT}', userName: d.userName, status: 'Active', createdAt: 1, secretAccessKey: 's' + i }, d.limit);
-      } else if (d.op === 'version') {
-        await store.createPolicyVersion(d.arn, 'doc ' + d.worker + '/' + i, i % 2 === 0, d.limit);
-      } else {
-        await store.attachPolicy({ type: 'user', id: d.userId }, d.arns[(i + d.worker) % d.arns.length], d.limit);
-      }
-      outcomes.push('ok');
-    } catch (e) {
-      outcomes.push(e && e.name === 'LimitExceededError' ? e.name : String(e && e.stack || e));
-    }
+/** The calls the racing workers make (see `race`). */
+const IAM_ATTEMPT = `async (store, d, i) => {
+  if (d.op === 'key') {
+    const id = ('AKIAW' + d.worker + 'X' + i + 'Q'.repeat(20)).slice(0, 20);
+    await store.createAccessKeyLimited({ accessKeyId: id, accountId: '${ACCOUNT}', userName: d.userName, status: 'Active', createdAt: 1, secretAccessKey: 's' + i }, d.limit);
+  } else if (d.op === 'version') {
+    await store.createPolicyVersion(d.arn, 'doc ' + d.worker + '/' + i, i % 2 === 0, d.limit);
+  } else {
+    await store.attachPolicy({ type: 'user', id: d.userId }, d.arns[(i + d.worker) % d.arns.length], d.limit);
   }
-  await store.close();
-  parentPort.postMessage(outcomes);
-})().catch((e) => parentPort.postMessage(['crashed: ' + (e && e.stack || e)]));
-`;
+}`;
 
 describe('IAM store: quotas hold when requests race', () => {
   it('in one process: concurrent calls never pass a quota', async () => {
@@ -611,36 +588,6 @@ describe('IAM store: quotas hold when requests race', () => {
     }
   });
 
-  /** Runs `workers` threads, each with its own connection to `path`, released together. */
-  async function race(path: string, masterKey: Buffer, workers: number, job: Record<string, unknown>): Promise<string[]> {
-    const gate = new SharedArrayBuffer(8);
-    const flags = new Int32Array(gate);
-    const results = Array.from({ length: workers }, (_, w) => {
-      const worker = new Worker(RACE_WORKER, {
-        eval: true,
-        workerData: {
-          ...job,
-          worker: w,
-          path,
-          masterKey: masterKey.toString('hex'),
-          gate,
-          storeUrl: new URL('../../src/store/sqlite/sqliteStore.js', import.meta.url).href,
-          sealUrl: new URL('../../src/store/seal.js', import.meta.url).href,
-        },
-      });
-      return new Promise<string[]>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
-    });
-    while (Atomics.load(flags, 1) < workers) await new Promise((r) => setTimeout(r, 5));
-    Atomics.store(flags, 0, 1);
-    Atomics.notify(flags, 0);
-    const outcomes = (await Promise.all(results)).flat();
-    for (const o of outcomes) assert.ok(o === 'ok' || o === 'LimitExceededError', `unexpected outcome: ${o}`);
-    return outcomes;
-  }
-
   it('across connections (worker threads): keys, versions and attachments stay within their quotas', async () => {
     const path = freshPath();
     const masterKey = randomBytes(32);
@@ -651,11 +598,11 @@ describe('IAM store: quotas hold when requests race', () => {
     for (let i = 0; i < 12; i++) arns.push((await s.createManagedPolicy(policy(`Attach${i}`), doc(String(i)))).arn);
     await s.close(); // the workers are the only writers
 
-    const keys = await race(path, masterKey, 6, { op: 'key', userName: 'threaded', limit: 2, attempts: 4 });
+    const keys = await race(IAM_ATTEMPT, path, masterKey, 6, { op: 'key', userName: 'threaded', limit: 2, attempts: 4 }, ['LimitExceededError']);
     assert.equal(keys.filter((o) => o === 'ok').length, 2, keys.join(','));
-    const versions = await race(path, masterKey, 6, { op: 'version', arn: p.arn, limit: 5, attempts: 4 });
+    const versions = await race(IAM_ATTEMPT, path, masterKey, 6, { op: 'version', arn: p.arn, limit: 5, attempts: 4 }, ['LimitExceededError']);
     assert.equal(versions.filter((o) => o === 'ok').length, 4, versions.join(','));
-    const attachments = await race(path, masterKey, 6, { op: 'attach', userId: u.userId, arns, limit: 5, attempts: 12 });
+    const attachments = await race(IAM_ATTEMPT, path, masterKey, 6, { op: 'attach', userId: u.userId, arns, limit: 5, attempts: 12 }, ['LimitExceededError']);
     assert.equal(attachments.filter((o) => o === 'LimitExceededError').length > 0, true);
 
     const check = new SqliteStore(path, new Sealer([masterKey]));

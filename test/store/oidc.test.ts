@@ -5,31 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import { AlreadyExistsError, NoSuchEntityError, type OidcProvider } from '../../src/store/types.js';
+import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, schemaOf } from '../helpers/storeFixtures.js';
 
-const ACCOUNT = '123456789012';
-const OTHER_ACCOUNT = '210987654321';
-
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'portcullis-oidc-store-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
-function freshPath(): string {
-  return join(root, `oidc-${++n}.db`);
-}
+const freshPath = databasePaths('oidc');
 
 const THUMB_A = 'a'.repeat(40);
 const THUMB_B = 'b'.repeat(40);
@@ -71,15 +55,7 @@ describe('OIDC store: migration 4', () => {
     const path = freshPath();
 
     // A database as version 3 left it, written without SqliteStore.
-    const raw = new Database(path);
-    raw.pragma('foreign_keys = ON');
-    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.slice(0, 3)) {
-      raw.transaction(() => {
-        raw.exec(m.sql);
-        raw.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, 1)').run(m.version);
-      })();
-    }
+    const raw = databaseAtVersion(path, 3);
     raw.transaction(() => {
       raw.prepare('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(ACCOUNT, 'test', 1);
       raw.prepare(`INSERT INTO roles (role_id, account_id, role_name, role_name_lower, path, assume_role_policy, description,
@@ -123,23 +99,9 @@ describe('OIDC store: migration 4', () => {
     const fresh = freshPath();
     await (await openStore(fresh)).close();
     const upgraded = freshPath();
-    const raw = new Database(upgraded);
-    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.slice(0, 3)) {
-      raw.exec(m.sql);
-      raw.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, 1)').run(m.version);
-    }
-    raw.close();
+    databaseAtVersion(upgraded, 3).close();
     await new SqliteStore(upgraded, new Sealer([randomBytes(32)])).close();
-    const schema = (path: string): unknown => {
-      const db = new Database(path, { readonly: true });
-      try {
-        return db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY type, name').all();
-      } finally {
-        db.close();
-      }
-    };
-    assert.deepEqual(schema(upgraded), schema(fresh));
+    assert.deepEqual(schemaOf(upgraded), schemaOf(fresh));
 
     // Reopen with a provider in place: the table is not recreated and the row survives.
     const s = new SqliteStore(fresh, new Sealer([randomBytes(32)]));

@@ -4,31 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import { AlreadyExistsError, type AccessKeyWithSecret, type User } from '../../src/store/types.js';
+import { ACCOUNT, OTHER_ACCOUNT, databasePaths } from '../helpers/storeFixtures.js';
 
-const ACCOUNT = '123456789012';
-const OTHER_ACCOUNT = '210987654321';
-
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'portcullis-sqlite-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
-function freshPath(): string {
-  return join(root, `store-${++n}.db`);
-}
+const freshPath = databasePaths('sqlite');
 
 function secret(): string {
   return randomBytes(30).toString('base64');
