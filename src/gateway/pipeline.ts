@@ -22,7 +22,7 @@ import type { Clock } from '../core/clock.js';
 import { PortcullisError, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
-import { parseAuth, type ParsedAuth } from '../sigv4/parse.js';
+import type { ParsedAuth } from '../sigv4/parse.js';
 import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { decoderStream } from '../sigv4/stream.js';
 import type { Readable } from 'node:stream';
@@ -162,7 +162,7 @@ export class Pipeline {
     const wire = requestFromWire(req.method ?? 'GET', req.url ?? '/', req.rawHeaders);
     let auth: ParsedAuth;
     try {
-      auth = parseAuth(wire);
+      auth = this.#verifier.parse(wire);
     } catch (e) {
       // AWS takes a few STS actions unsigned (SPEC §1.2); everything else needs a signature.
       if (e instanceof PortcullisError && e.code === 'MissingAuthenticationToken') return this.#unsigned(req, res, trail, wire, e);
@@ -200,7 +200,7 @@ export class Pipeline {
       const body = await readBody(req, this.#d.maxBodyBytes).then((b) => b.body, () => {
         throw missing; // an unsigned request that is also too large is still, first, unsigned
       });
-      const params = queryParams(body, wire.headers.get('content-type')?.[0], wire.query);
+      const params = queryParams(body, wire.headers.first('content-type'), wire.query);
       const action = params.get('Action') ?? '';
       const handler = Object.hasOwn(UNSIGNED_STS_ACTIONS, action) ? UNSIGNED_STS_ACTIONS[action] : undefined;
       if (handler === undefined) throw missing;
@@ -252,8 +252,8 @@ export class Pipeline {
       this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
 
       // The action: `X-Amz-Target: Prefix.Operation` (awsJson) or `Action=` (query).
-      const target = wire.headers.get('x-amz-target')?.[0];
-      const op = svc.protocol === 'query' ? queryParams(payload as Buffer, wire.headers.get('content-type')?.[0], wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
+      const target = wire.headers.first('x-amz-target');
+      const op = svc.protocol === 'query' ? queryParams(payload as Buffer, wire.headers.first('content-type'), wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
       if (op === undefined || !/^[A-Za-z0-9]{1,128}$/.test(op)) throw new PortcullisError(op === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
       const action = `${svc.name}:${op}`;
       trail.action = action;
@@ -299,7 +299,7 @@ export class Pipeline {
     body: Buffer,
     verified: VerifiedRequest<Principal>,
   ): Promise<void> {
-    const params = queryParams(body, wire.headers.get('content-type')?.[0], wire.query);
+    const params = queryParams(body, wire.headers.first('content-type'), wire.query);
     const action = params.get('Action');
     if (action === undefined || action === '') throw new PortcullisError('MissingAction', 'Missing Action');
     trail.action = `${verified.service}:${action}`;

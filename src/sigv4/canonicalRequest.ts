@@ -36,23 +36,23 @@ export function stringToSign(algorithm: string, amzDate: string, scope: string, 
 
 /**
  * The canonical request of a received request, or undefined when one of the signed headers is
- * not in it. `excludeQuery` names raw query parameters left out (the presigned signature).
+ * not in it. `signed` is the SignedHeaders list, parsed and as sent (they are the same names). `excludeQuery` names raw query parameters left out (the presigned signature).
  */
 export function canonicalRequestOf(
   req: HttpRequest,
   rules: CanonicalRules,
-  signedHeaders: readonly string[],
+  signed: { readonly signedHeaders: readonly string[]; readonly signedHeadersRaw: string },
   payloadHash: string,
   excludeQuery?: ReadonlySet<string>,
 ): string | undefined {
-  const headers = canonicalHeaders(req.headers, signedHeaders);
+  const headers = canonicalHeaders(req.headers, signed.signedHeaders);
   if (headers === undefined) return undefined;
   return canonicalRequest(
     req.method,
     canonicalUri(req.path, rules),
     canonicalQueryFromRaw(req.query, excludeQuery),
     headers,
-    signedHeaders.join(';'),
+    signed.signedHeadersRaw,
     payloadHash,
   );
 }

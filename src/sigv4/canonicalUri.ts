@@ -35,7 +35,8 @@ export function normalizePath(path: string): string {
 }
 
 export function canonicalUri(path: string, rules: CanonicalRules): string {
-  if (path === '') return '/';
+  // The root is its own canonical form under both rules (and most API calls go there).
+  if (path === '' || path === '/') return '/';
   const p = rules.normalizePath ? normalizePath(path) : path;
   return rules.encodePath ? uriEncode(p, true) : p;
 }

@@ -1,4 +1,4 @@
-import { headerMapFromRaw, headerMapFromRecord, type HeaderMap } from './canonicalHeaders.js';
+import { HeaderMap } from './canonicalHeaders.js';
 
 /** A request as the signature sees it: nothing here is decoded or normalized yet. */
 export interface HttpRequest {
@@ -19,7 +19,9 @@ export function splitTarget(target: string): { path: string; query: string } {
 
 /** From the pieces Node's `http.IncomingMessage` has: `method`, `url` and `rawHeaders`. */
 export function requestFromWire(method: string, target: string, rawHeaders: readonly string[]): HttpRequest {
-  return { method, ...splitTarget(target), headers: headerMapFromRaw(rawHeaders) };
+  const q = target.indexOf('?');
+  const headers = HeaderMap.fromRaw(rawHeaders);
+  return q < 0 ? { method, path: target, query: '', headers } : { method, path: target.slice(0, q), query: target.slice(q + 1), headers };
 }
 
 export function requestFromRecord(
@@ -27,5 +29,5 @@ export function requestFromRecord(
   target: string,
   headers: Readonly<Record<string, string | readonly string[] | undefined>>,
 ): HttpRequest {
-  return { method, ...splitTarget(target), headers: headerMapFromRecord(headers) };
+  return { method, ...splitTarget(target), headers: HeaderMap.fromRecord(headers) };
 }

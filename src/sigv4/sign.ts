@@ -3,7 +3,7 @@
  * and for tests. A `Signer` owns its own bounded caches of derived keys.
  */
 import { type Clock, systemClock } from '../core/clock.js';
-import { canonicalHeaders, headerMapFromRecord } from './canonicalHeaders.js';
+import { canonicalHeaders, HeaderMap } from './canonicalHeaders.js';
 import { canonicalQueryFromRaw } from './canonicalQuery.js';
 import { canonicalRequest, sha256Hex, stringToSign } from './canonicalRequest.js';
 import { canonicalUri, NORMALIZING_RULES, S3_RULES, type CanonicalRules } from './canonicalUri.js';
@@ -96,8 +96,8 @@ export class Signer {
     if (opts.contentSha256Header ?? opts.service === 's3') headers[H_CONTENT_SHA256] = payloadHash;
     if (algorithm === ALGORITHM_V4A) headers[H_REGION_SET] = (opts.regionSet ?? [opts.region]).join(',');
 
-    const map = headerMapFromRecord(headers);
-    const signed = [...map.keys()].filter((h) => !UNSIGNABLE.has(h)).sort();
+    const map = HeaderMap.fromRecord(headers);
+    const signed = [...map.names()].filter((h) => !UNSIGNABLE.has(h)).sort();
     if (!signed.includes('host')) throw new TypeError('the request to sign needs a `host` header');
     const canonical = canonicalRequest(
       req.method, canonicalUri(req.path, rules), canonicalQueryFromRaw(req.query ?? ''),
@@ -119,8 +119,8 @@ export class Signer {
     const rules = opts.rules ?? (opts.service === 's3' ? S3_RULES : NORMALIZING_RULES);
     const amzDate = formatAmzDate(this.#clock());
     const scope = this.#scope(algorithm, amzDate, opts);
-    const map = headerMapFromRecord(req.headers);
-    const signed = [...map.keys()].filter((h) => !UNSIGNABLE.has(h)).sort();
+    const map = HeaderMap.fromRecord(req.headers);
+    const signed = [...map.names()].filter((h) => !UNSIGNABLE.has(h)).sort();
     if (!signed.includes('host')) throw new TypeError('the request to sign needs a `host` header');
     const token = opts.credentials.sessionToken;
     const params: Array<[string, string]> = [

@@ -77,9 +77,12 @@ export class SigningKeyCache {
     return this.#map.size;
   }
 
-  /** `scope` is `date/region/service/aws4_request`, as in the credential. */
-  get(accessKeyId: string, secret: string, scope: string): SigningKey {
-    const id = accessKeyId + '/' + scope;
+  /**
+   * `scope` is `date/region/service/aws4_request`; `credential` is `accessKeyId/scope`, passed
+   * when the caller holds it already (a string used again hashes for free).
+   */
+  get(accessKeyId: string, secret: string, scope: string, credential = accessKeyId + '/' + scope): SigningKey {
+    const id = credential;
     const hit = this.#map.get(id);
     if (hit !== undefined && hit.secret === secret) {
       hit.used = ++this.#tick;

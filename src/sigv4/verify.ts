@@ -17,7 +17,7 @@ import {
   Q_SECURITY_TOKEN, Q_SIGNATURE, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER,
   UNSIGNED_PAYLOAD,
 } from './constants.js';
-import { formatAmzDate, parseAuth, type ParsedAuth } from './parse.js';
+import { AuthPrefixMemo, formatAmzDate, parseAuth, type ParsedAuth } from './parse.js';
 import type { HttpRequest } from './request.js';
 import { Lru, SigningKeyCache, type SigningKey } from './signingKey.js';
 import { deriveV4aKeyPair, regionSetCovers, verifyV4a, type V4aKeyPair } from './v4a.js';
@@ -127,6 +127,7 @@ export class Verifier<P> {
   readonly #maxChunkBytes: number;
   readonly #keys: SigningKeyCache;
   readonly #v4aKeys: Lru<string, { secret: string; pair: V4aKeyPair }>;
+  readonly #prefixes: AuthPrefixMemo;
   /** Chunk-signing context of verified streaming requests; never on the result itself. */
   readonly #chunkContext = new WeakMap<object, ChunkSigning>();
 
@@ -143,12 +144,18 @@ export class Verifier<P> {
     const size = opts.keyCacheSize ?? 1024;
     this.#keys = new SigningKeyCache(size);
     this.#v4aKeys = new Lru(size);
+    this.#prefixes = new AuthPrefixMemo(size);
+  }
+
+  /** Reads the request's authentication (see parseAuth), remembering parsed header prefixes. */
+  parse(req: HttpRequest): ParsedAuth {
+    return parseAuth(req, this.#prefixes);
   }
 
   /** Parses, checks time and scope, looks up the credential and checks the signature. */
   verify(req: HttpRequest, opts: VerifyOptions = {}): Promise<VerifiedRequest<P>> {
     try {
-      const auth = parseAuth(req);
+      const auth = this.parse(req);
       this.checkTimeAndScope(auth);
       const found = this.#lookup(auth.accessKeyId, auth.sessionToken);
       // A lookup served from memory answers at once; skip the extra turn of the event loop.
@@ -199,18 +206,18 @@ export class Verifier<P> {
     const payload = this.#payloadMode(req, auth, rules, opts);
     const payloadHash = auth.declaredPayloadHash ?? (payload.kind === 'sha256' ? payload.hash : UNSIGNED_PAYLOAD);
 
-    const canonical = canonicalRequestOf(req, rules, auth.signedHeaders, payloadHash, auth.presigned ? EXCLUDE_SIGNATURE : undefined);
+    const canonical = canonicalRequestOf(req, rules, auth, payloadHash, auth.presigned ? EXCLUDE_SIGNATURE : undefined);
     if (canonical === undefined) {
       const absent = auth.signedHeaders.find((h) => !req.headers.has(h));
       throw new PortcullisError('SignatureDoesNotMatch', `The request signature we calculated does not match the signature you provided: the signed header '${absent}' is not in the request.`);
     }
 
-    const signingKey = auth.algorithm === ALGORITHM_V4 ? this.#keys.get(auth.accessKeyId, found.secretAccessKey, auth.scope) : undefined;
+    const signingKey = auth.algorithm === ALGORITHM_V4 ? this.#keys.get(auth.accessKeyId, found.secretAccessKey, auth.scope, auth.credential) : undefined;
     let ok = this.#matches(auth, found.secretAccessKey, signingKey, canonical);
     // A session token may be appended to a presigned URL after signing (AWS's suite has such
     // a case). The token is still checked by the lookup, so try once more without it.
     if (!ok && auth.presigned && auth.sessionToken !== undefined) {
-      const withoutToken = canonicalRequestOf(req, rules, auth.signedHeaders, payloadHash, EXCLUDE_SIGNATURE_AND_TOKEN)!;
+      const withoutToken = canonicalRequestOf(req, rules, auth, payloadHash, EXCLUDE_SIGNATURE_AND_TOKEN)!;
       ok = this.#matches(auth, found.secretAccessKey, signingKey, withoutToken);
     }
     if (!ok) {
@@ -277,15 +284,15 @@ export class Verifier<P> {
     if (streaming === undefined || auth.presigned || (streaming.signed && auth.algorithm !== ALGORITHM_V4)) {
       throw new PortcullisError('InvalidParameterValue', `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a supported STREAMING-* value or a hex SHA-256, not \`${declared.slice(0, 80)}\``);
     }
-    const lengths = req.headers.get(H_DECODED_LENGTH);
+    const length = req.headers.first(H_DECODED_LENGTH);
     let decodedLength: number | undefined;
-    if (lengths !== undefined) {
-      if (lengths.length !== 1 || !/^\d{1,15}$/.test(lengths[0]!)) {
+    if (length !== undefined) {
+      if (req.headers.count(H_DECODED_LENGTH) !== 1 || !/^\d{1,15}$/.test(length)) {
         throw new PortcullisError('InvalidParameterValue', 'x-amz-decoded-content-length must be a non-negative integer');
       }
-      decodedLength = Number(lengths[0]);
+      decodedLength = Number(length);
     }
-    if (streaming.trailer && req.headers.get(H_TRAILER) === undefined) {
+    if (streaming.trailer && !req.headers.has(H_TRAILER)) {
       throw new PortcullisError('InvalidParameterValue', `x-amz-content-sha256 \`${declared}\` needs an x-amz-trailer header`);
     }
     return { kind: 'chunked', ...streaming, decodedLength };

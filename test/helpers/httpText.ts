@@ -1,4 +1,4 @@
-import { headerMapFromRaw, type HttpRequest, splitTarget } from '../../src/sigv4/index.js';
+import { HeaderMap, type HttpRequest, splitTarget } from '../../src/sigv4/index.js';
 
 export interface ParsedText {
   readonly request: HttpRequest;
@@ -31,5 +31,5 @@ export function parseHttpText(text: string): ParsedText {
     raw.push(line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+/, ''));
   }
   for (let i = 1; i < raw.length; i += 2) raw[i] = raw[i]!.replace(/[ \t]+$/, '');
-  return { request: { method, ...splitTarget(target), headers: headerMapFromRaw(raw) }, rawHeaders: raw, body };
+  return { request: { method, ...splitTarget(target), headers: HeaderMap.fromRaw(raw) }, rawHeaders: raw, body };
 }

@@ -37,10 +37,8 @@ export function withQuery(s: Signed, query: string): Signed {
 
 /** The request with header `name` (which it must have) set to `value`. */
 export function withHeader(s: Signed, name: string, value: string): Signed {
-  const headers = new Map(s.req.headers);
-  assert.ok(headers.has(name), `the request has no ${name} header`);
-  headers.set(name, [value]);
-  return { ...s, req: { ...s.req, headers } };
+  assert.ok(s.req.headers.has(name), `the request has no ${name} header`);
+  return { ...s, req: { ...s.req, headers: s.req.headers.with(name, value) } };
 }
 
 export function withBody(s: Signed, body: Buffer): Signed {

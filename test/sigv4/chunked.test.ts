@@ -19,7 +19,7 @@ import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import { PortcullisError, type ErrorCode } from '../../src/core/errors.js';
 import {
-  CHECKSUMS, ChunkedDecoder, checksumOf, crc32c, decoderStream, encodeChunkedBody, headerMapFromRecord, Sha256Check,
+  CHECKSUMS, ChunkedDecoder, checksumOf, crc32c, decoderStream, encodeChunkedBody, HeaderMap, Sha256Check,
   Signer, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, Verifier,
   type BodyDecoder, type ChunkSigning, type HttpRequest, type SignedRequest, type VerifiedRequest,
 } from '../../src/sigv4/index.js';
@@ -340,7 +340,7 @@ async function client(o: ClientOptions): Promise<Client> {
     { method: 'PUT', path, headers },
     { credentials: CREDS, region: REGION, service: 's3', payloadHash: o.payloadHash, contentSha256Header: true },
   );
-  const req: HttpRequest = { method: 'PUT', path, query: '', headers: headerMapFromRecord(signed.headers) };
+  const req: HttpRequest = { method: 'PUT', path, query: '', headers: HeaderMap.fromRecord(signed.headers) };
   const verifier = makeVerifier(o.maxChunkBytes);
   const verified = await verifier.verify(req);
   const signing: ChunkSigning | undefined = signedChunks
@@ -421,7 +421,7 @@ describe("AWS's documented aws-chunked example (sigv4-streaming)", { skip: examp
       { method, path, headers: toSign },
       { credentials: creds, region: ex.region, service: ex.service, payloadHash, contentSha256Header: true },
     );
-    const req: HttpRequest = { method, path, query, headers: headerMapFromRecord(signed.headers) };
+    const req: HttpRequest = { method, path, query, headers: HeaderMap.fromRecord(signed.headers) };
     const verifier = new Verifier({
       region: ex.region,
       clock: () => time,
@@ -1161,7 +1161,7 @@ describe('Sha256Check (plain bodies)', () => {
       { method: 'PUT', path, headers: { host: 'portcullis-bucket.s3.us-east-1.amazonaws.com', 'content-length': String(BODY.length) }, body: BODY },
       { credentials: CREDS, region: REGION, service: 's3', contentSha256Header: true },
     );
-    const req: HttpRequest = { method: 'PUT', path, query: '', headers: headerMapFromRecord(signed.headers) };
+    const req: HttpRequest = { method: 'PUT', path, query: '', headers: HeaderMap.fromRecord(signed.headers) };
     const verifier = makeVerifier();
     const verified = await verifier.verify(req);
     return { signed, req, verifier, verified };

@@ -17,8 +17,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type ErrorCode, PortcullisError } from '../../src/core/errors.js';
 import {
-  canonicalComponent, canonicalQueryFromParams, canonicalQueryFromRaw, type CredentialLookupResult, deriveSigningKey,
-  headerMapFromRecord, type HttpRequest, normalizePath, parseAuth, percentDecode, type RequestToSign, type SignOptions,
+  AuthPrefixMemo, canonicalComponent, canonicalHeaderValue, canonicalQueryFromParams, canonicalQueryFromRaw, type CredentialLookupResult, deriveSigningKey,
+  HeaderMap, type HttpRequest, normalizePath, parseAuth, percentDecode, type RequestToSign, type SignOptions,
   Signer, uriEncode, Verifier,
 } from '../../src/sigv4/index.js';
 
@@ -195,10 +195,10 @@ function build(s: Scenario): Built {
   let req: HttpRequest;
   if (s.presigned) {
     const p = signer.presign(toSign, { ...opts, expiresIn: s.expiresIn });
-    req = { method: s.method, path: s.path, query: p.query, headers: headerMapFromRecord(headers) };
+    req = { method: s.method, path: s.path, query: p.query, headers: HeaderMap.fromRecord(headers) };
   } else {
     const h = signer.sign(toSign, opts);
-    req = { method: s.method, path: s.path, query: s.query, headers: headerMapFromRecord(h.headers) };
+    req = { method: s.method, path: s.path, query: s.query, headers: HeaderMap.fromRecord(h.headers) };
   }
   const lookup = (id: string, token: string | undefined): CredentialLookupResult<{ id: string }> => {
     if (id !== s.accessKeyId) return { status: 'unknown' };
@@ -267,11 +267,10 @@ function replaceAt(s: string, i: number, c: string): string {
 const PRINTABLE = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).join('');
 const ALNUM = '0123456789abcdefABCDEFghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ';
 const HEX = '0123456789abcdef';
+const HEX_SIGNATURE = fc.string({ unit: fc.constantFrom(...HEX), minLength: 64, maxLength: 64 });
 
 function withHeaderValues(req: HttpRequest, name: string, values: string[]): HttpRequest {
-  const headers = new Map(req.headers);
-  headers.set(name, values);
-  return { ...req, headers };
+  return { ...req, headers: req.headers.with(name, values) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,9 +465,62 @@ describe('parsing', () => {
       { numRuns: RUNS },
     );
   });
+
+  it('a memo of parsed Authorization prefixes changes no result: hits, misses and other clients alike', () => {
+    const memo = new AuthPrefixMemo(2);
+    fc.assert(
+      fc.property(fc.array(scenarioArb, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), HEX_SIGNATURE, (scenarios, picks, otherSignature) => {
+        const built = scenarios.map((s) => build({ ...s, presigned: false }).req);
+        for (const i of picks) {
+          const req = built[i % built.length]!;
+          assert.deepEqual(parseAuth(req, memo), parseAuth(req));
+          // The same prefix with another signature: the memo must hand back the new signature.
+          const auth = req.headers.first('authorization')!;
+          const resigned = withHeaderValues(req, 'authorization', [auth.slice(0, -64) + otherSignature]);
+          assert.deepEqual(parseAuth(resigned, memo), parseAuth(resigned));
+          // The same key and a prefix of the same length that differs in one digit of the date.
+          const credentialDate = /Credential=[^/]+\/(\d{8})/.exec(auth)!;
+          const at = credentialDate.index + credentialDate[0].length - 1;
+          const redated = withHeaderValues(req, 'authorization', [auth.slice(0, at) + (auth[at] === '1' ? '2' : '1') + auth.slice(at + 1)]);
+          assert.deepEqual(parseAuth(redated, memo), parseAuth(redated));
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
 });
 
 describe('building blocks', () => {
+  it('canonicalHeaderValue: the one-pass check gives what trimming by the \\s pattern gives', () => {
+    // The definition the fast path must keep: NEEDS_TRIM, then trim and fold white-space runs.
+    const reference = (v: string) =>
+      v.length > 64 && !/[ \t\n\r]/.test(v) ? v : /^\s|\s$|\s\s|[\t\r\n]/.test(v) ? v.trim().replace(/\s+/g, ' ') : v;
+    const unit = fc.constantFrom(' ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u2003', '\ufeff', 'a', 'Z', '0', ';', '=', '\u00e9', '\u0001', '\u007f');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 80 }), (v) => {
+        assert.equal(canonicalHeaderValue(v), reference(v));
+      }),
+      { numRuns: RUNS * 4 },
+    );
+  });
+
+  it('HeaderMap.fromRaw groups repeated fields in order, whatever the case of their names', () => {
+    const name = fc.constantFrom('Host', 'host', 'X-Amz-Date', 'x-amz-date', 'Via', 'VIA', 'a');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, fc.string({ maxLength: 8 })), { maxLength: 10 }), (pairs) => {
+        const expected = new Map<string, string[]>();
+        for (const [n, v] of pairs) expected.set(n.toLowerCase(), [...(expected.get(n.toLowerCase()) ?? []), v]);
+        const map = HeaderMap.fromRaw(pairs.flat());
+        assert.deepEqual(new Map(map), expected);
+        for (const [n, values] of expected) {
+          assert.equal(map.count(n), values.length);
+          assert.equal(map.first(n), values[0]);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('uriEncode: decoding our encoding gives back the UTF-8 bytes, and only unreserved bytes stay literal', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.boolean(), (s, keepSlash) => {

@@ -144,11 +144,8 @@ function secretsOf(s: Signed, token: string | undefined = undefined): Array<stri
 // --- request surgery (every helper returns a new request; the original is never touched) ---
 
 function withHeaders(req: HttpRequest, changes: Record<string, string | string[] | undefined>): HttpRequest {
-  const headers = new Map(req.headers);
-  for (const [name, value] of Object.entries(changes)) {
-    if (value === undefined) headers.delete(name.toLowerCase());
-    else headers.set(name.toLowerCase(), typeof value === 'string' ? [value] : value);
-  }
+  let headers = req.headers;
+  for (const [name, value] of Object.entries(changes)) headers = headers.with(name, value);
   return { ...req, headers };
 }
 
