@@ -30,8 +30,9 @@ async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => gateway?.reloadTls());
-  gateway = await Gateway.start({ config, env: process.env, log });
+  process.on('SIGHUP', () => gateway?.reload());
+  const reloadConfig = () => loadConfig({ argv, env: process.env, cwd: process.cwd() });
+  gateway = await Gateway.start({ config, env: process.env, log, reloadConfig });
   process.stdout.write(`portcullis listening on ${gateway.url}\n`);
   if (stopping !== undefined) {
     const signal = stopping;

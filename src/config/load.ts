@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { type Config, DEFAULTS } from './schema.js';
+import { serviceDefaults, validateServiceRules } from './services.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -103,15 +104,16 @@ function validate(c: Config): void {
   for (const [i, svc] of c.services.entries()) {
     const at = `services[${i}]`;
     check(isObject(svc), `\`${at}\` must be an object`);
-    const known = ['name', 'upstream', 'protocol', 'maxBodyBytes', 'timeoutMs'];
+    const known = ['name', 'upstream', 'protocol', 'maxBodyBytes', 'timeoutMs', 'account', 'routes', 'resourcePolicies'];
     for (const k of Object.keys(svc)) check(known.includes(k), `unknown setting \`${at}.${k}\``);
     check(typeof svc.name === 'string' && /^[a-z0-9-]{2,64}$/.test(svc.name), `\`${at}.name\` must be a service name such as \`datapipeline\``);
     check(!['sts', 'iam'].includes(svc.name) && !names.has(svc.name), `\`${at}.name\` \`${svc.name}\` is taken`);
     names.add(svc.name);
     check(typeof svc.upstream === 'string' && /^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(svc.upstream), `\`${at}.upstream\` must be an http(s) URL`);
-    check(['json1.0', 'json1.1', 'query'].includes(svc.protocol), `\`${at}.protocol\` must be json1.0, json1.1 or query`);
+    check(['json1.0', 'json1.1', 'query', 'rest-json', 'rest-xml'].includes(svc.protocol), `\`${at}.protocol\` must be json1.0, json1.1, query, rest-json or rest-xml`);
     check(Number.isInteger(svc.maxBodyBytes) && svc.maxBodyBytes > 0, `\`${at}.maxBodyBytes\` must be a positive integer`);
     check(Number.isInteger(svc.timeoutMs) && svc.timeoutMs > 0, `\`${at}.timeoutMs\` must be a positive integer`);
+    validateServiceRules(svc, at, check);
   }
   for (const [issuer, source] of Object.entries(c.oidc.jwks)) {
     check(/^https:\/\/[^\s/]+/.test(issuer), `\`oidc.jwks\` keys must be issuer URLs (https://…), not \`${issuer}\``);
@@ -155,7 +157,7 @@ export function loadConfig(src: Sources): Config {
   if (storeUrl === 'sqlite:') throw new ConfigError('`store` sqlite: needs a path, as in `sqlite:./portcullis.db`');
   c['store'] = storeUrl.startsWith('sqlite:') && !isAbsolute(storeUrl.slice(7)) ? `sqlite:${resolve(src.cwd, storeUrl.slice(7))}` : storeUrl;
   if (Array.isArray(c['services'])) {
-    c['services'] = (c['services'] as unknown[]).map((svc) => (isObject(svc) ? { protocol: 'json1.1', maxBodyBytes: 10 * 1024 * 1024, timeoutMs: 30_000, ...svc } : svc));
+    c['services'] = (c['services'] as unknown[]).map((svc) => (isObject(svc) ? serviceDefaults(svc) : svc));
   }
   const config = c as unknown as Config;
   validate(config);

@@ -6,16 +6,47 @@ export interface CertificateFiles {
   readonly key: string;
 }
 
+/**
+ * How one operation (awsJson, query) or one REST route is authorized. Templates hold
+ * placeholders such as `{body.pipelineId}` (see src/gateway/routes.ts and docs/data-plane.md).
+ */
+export interface RouteRule {
+  /** The operation name (`CreatePipeline`), or for REST `METHOD /path/{param}`. */
+  readonly match: string;
+  /** The IAM action without the service prefix; default: the operation name. REST: required. */
+  readonly action?: string;
+  /** The resource ARN template; default `*`. */
+  readonly resource?: string;
+  /** Condition keys filled from the request: key -> template. */
+  readonly conditions?: Readonly<Record<string, string>>;
+  /** `{body.x}`: the tags the request sets, for aws:RequestTag/… and aws:TagKeys. */
+  readonly requestTags?: string;
+}
+
+/** A resource-based policy: it applies to every resource whose ARN matches `resource` (wildcards allowed). */
+export interface ResourcePolicyRule {
+  readonly resource: string;
+  /** The policy document, as JSON text. */
+  readonly policy: string;
+}
+
 /** An upstream service Portcullis protects (the data plane). */
 export interface UpstreamService {
   /** The service name in the credential scope, e.g. `datapipeline`; also the IAM action prefix. */
   readonly name: string;
   /** Where requests go: `http://host:port` or `https://host:port`. */
   readonly upstream: string;
-  /** How a request names its action: awsJson (`X-Amz-Target`) or query (`Action=`). */
-  readonly protocol: 'json1.0' | 'json1.1' | 'query';
+  /**
+   * How a request names its action: awsJson (`X-Amz-Target`), query (`Action=`), or REST (a
+   * route matching method and path; errors in JSON or XML).
+   */
+  readonly protocol: 'json1.0' | 'json1.1' | 'query' | 'rest-json' | 'rest-xml';
   readonly maxBodyBytes: number;
   readonly timeoutMs: number;
+  /** The account that owns the service's resources (`{account}`); default: the caller's. */
+  readonly account: string | undefined;
+  readonly routes: readonly RouteRule[];
+  readonly resourcePolicies: readonly ResourcePolicyRule[];
 }
 
 export interface Config {

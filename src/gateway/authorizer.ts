@@ -37,14 +37,15 @@ export class Authorizer {
 
   /**
    * `resourcePolicy`: the resource's own policy when it has one (a role's trust policy for
-   * sts:AssumeRole), with the account that owns the resource.
+   * sts:AssumeRole), with the account that owns the resource. Several texts act as one policy
+   * (the data plane's configured policies that cover one resource).
    */
   async authorize(
     principal: Principal,
     action: string,
     resource: string,
     context: RequestContext,
-    resourcePolicy?: { readonly text: string; readonly account: string; readonly kind: 'trust' | 'resource' },
+    resourcePolicy?: { readonly text: string | readonly string[]; readonly account: string; readonly kind: 'trust' | 'resource' },
   ): Promise<Decision> {
     const { set, tags } = await this.#policySet(principal);
     for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
@@ -56,7 +57,8 @@ export class Authorizer {
       : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
     const resourcePolicies = resourcePolicy === undefined
       ? undefined
-      : [this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(resourcePolicy.text)}`, resourcePolicy.text, resourcePolicy.kind)];
+      : (typeof resourcePolicy.text === 'string' ? [resourcePolicy.text] : resourcePolicy.text)
+        .map((text) => this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(text)}`, text, resourcePolicy.kind));
     const decision = evaluate(
       {
         principal: principal.type === 'assumed-role'

@@ -16,6 +16,7 @@ import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.
 import type { Jwks } from '../sts/webIdentity.js';
 import type { IdentitySigner } from './identity.js';
 import type { Upstream } from './proxy.js';
+import { expand, requestTags, type RequestValues, type Route } from './routes.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -126,6 +127,35 @@ interface TlsInfo {
   readonly suite: string | null;
 }
 
+/** The route of an awsJson or query operation, if the service configures one. */
+function routeOf(upstream: Upstream, operation: string): { route: Route; params: Record<string, string> } | undefined {
+  const route = upstream.routes.forOperation(operation);
+  return route === undefined ? undefined : { route, params: {} };
+}
+
+/** A JSON body that a route reads; anything else is a client error, not a failure of ours. */
+function jsonBody(body: Buffer): unknown {
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new PortcullisError('ValidationError', 'The request body is not valid JSON.');
+  }
+}
+
+/** The route's condition keys, and aws:RequestTag/… with aws:TagKeys when it names the request's tags. */
+function addRequestKeys(context: RequestContext, route: Route, values: RequestValues): void {
+  for (const [key, template] of route.conditions) {
+    const v = expand(template, values);
+    if (v !== undefined) context.set(key, v);
+  }
+  if (route.requestTags !== undefined) {
+    const tags = requestTags(route, values.body);
+    for (const [k, v] of tags) context.set(`aws:RequestTag/${k}`, v);
+    context.set('aws:TagKeys', tags.map(([k]) => k));
+  }
+}
+
 export class Pipeline {
   readonly #d: PipelineDeps;
   readonly #verifier: Verifier<Principal>;
@@ -218,22 +248,37 @@ export class Pipeline {
 
   /**
    * The data plane: authenticate and authorize as for our own APIs, then forward to the upstream
-   * with the verified identity, and stream its answer back.
+   * with the verified identity, and stream its answer back. The service's routes say which action
+   * and resources a request is, and which of its values are condition keys (src/gateway/routes.ts).
    */
   async #proxy(req: IncomingMessage, res: ServerResponse, trail: Trail, wire: HttpRequest, auth: ParsedAuth, upstream: Upstream): Promise<void> {
     const svc = upstream.service;
-    const protocol: Protocol = svc.protocol === 'query' ? 'query' : 'json';
+    const protocol: Protocol = svc.protocol === 'query' ? 'query' : svc.protocol === 'rest-xml' ? 'restXml' : 'json';
     const jsonVersion = svc.protocol === 'json1.0' ? '1.0' : '1.1';
     try {
       this.#verifier.checkTimeAndScope(auth);
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
       const found = pending instanceof Promise ? await pending : pending;
       if (found.status !== 'found') throw credentialError(found.status);
-      // A body whose hash is declared (or unsigned, or aws-chunked) is checked as it streams to the
-      // upstream; otherwise the signature covers a hash we must compute first, so it is read whole.
       const declaredLength = Number(req.headers['content-length'] ?? NaN);
       if (declaredLength > svc.maxBodyBytes) throw new PortcullisError('RequestEntityTooLarge', `Request body is larger than the limit of ${svc.maxBodyBytes} bytes.`);
-      const streaming = auth.declaredPayloadHash !== undefined && svc.protocol !== 'query';
+
+      // The operation: `X-Amz-Target: Prefix.Operation` (awsJson), a route (REST), or `Action=`
+      // in the body (query, known once the body is read).
+      const rest = svc.protocol === 'rest-json' || svc.protocol === 'rest-xml';
+      let operation: string | undefined;
+      let matched = rest ? upstream.routes.forPath(wire.method, wire.path) : undefined;
+      if (matched !== undefined) operation = matched.route.action;
+      else if (svc.protocol === 'json1.0' || svc.protocol === 'json1.1') {
+        const target = wire.headers.first('x-amz-target');
+        operation = target?.slice(target.lastIndexOf('.') + 1);
+        if (operation !== undefined) matched = routeOf(upstream, operation);
+      }
+
+      // A body whose hash is declared (or unsigned, or aws-chunked) is checked as it streams to the
+      // upstream, unless the route reads it; otherwise the signature covers a hash we must
+      // compute first, so it is read whole.
+      const streaming = auth.declaredPayloadHash !== undefined && svc.protocol !== 'query' && matched?.route.readsBody !== true;
       let payload: Buffer | (() => Readable);
       let length: number | undefined;
       let verified: VerifiedRequest<Principal>;
@@ -251,18 +296,42 @@ export class Pipeline {
       trail.principal = principal;
       this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
 
-      // The action: `X-Amz-Target: Prefix.Operation` (awsJson) or `Action=` (query).
-      const target = wire.headers.first('x-amz-target');
-      const op = svc.protocol === 'query' ? queryParams(payload as Buffer, wire.headers.first('content-type'), wire.query).get('Action') : target?.slice(target.lastIndexOf('.') + 1);
-      if (op === undefined || !/^[A-Za-z0-9]{1,128}$/.test(op)) throw new PortcullisError(op === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
-      const action = `${svc.name}:${op}`;
+      // Said only to a caller whose signature verified: the routes are nobody else's business.
+      if (rest && matched === undefined) throw new PortcullisError('InvalidAction', `No route of the ${svc.name} service takes ${wire.method} ${wire.path.slice(0, 128)}.`);
+      let params: Map<string, string>;
+      if (svc.protocol === 'query') {
+        params = queryParams(payload as Buffer, wire.headers.first('content-type'), wire.query);
+        operation = params.get('Action');
+        if (operation !== undefined) matched = routeOf(upstream, operation);
+      } else {
+        params = new Map(new URLSearchParams(wire.query));
+      }
+      if (operation === undefined || !/^[A-Za-z0-9]{1,128}$/.test(operation)) throw new PortcullisError(operation === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
+      const route = matched?.route;
+      const action = `${svc.name}:${route?.action ?? operation}`;
       trail.action = action;
-      trail.resource = '*';
+
+      const values: RequestValues = {
+        region: verified.region,
+        account: svc.account ?? principal.accountId,
+        path: matched?.params ?? {},
+        query: params,
+        headers: wire.headers,
+        body: route?.readsBody === true && protocol !== 'query' ? jsonBody(payload as Buffer) : undefined,
+      };
+      const resources = route === undefined ? ['*'] : expand(route.resource, values);
+      if (resources === undefined) throw new PortcullisError('MissingParameter', `The request lacks a value that ${action} is authorized on (${route!.rule.resource}).`);
+      trail.resource = resources.join(',');
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
-      const decision = await this.#d.authorizer.authorize(principal, action, '*', context);
-      if (decision.decision !== 'allowed') {
-        trail.denial = decision.reason;
-        throw accessDenied(principal.arn, action, '*', decision);
+      if (route !== undefined) addRequestKeys(context, route, values);
+      let reason = '';
+      for (const resource of resources) {
+        const decision = await this.#d.authorizer.authorize(principal, action, resource, context, upstream.resourcePolicy(resource, values.account));
+        if (decision.decision !== 'allowed') {
+          trail.denial = decision.reason;
+          throw accessDenied(principal.arn, action, resource, decision);
+        }
+        reason ||= decision.reason;
       }
       const identity = this.#d.identity.headers(req.method ?? 'GET', req.url ?? '/', {
         'x-portcullis-principal': principal.arn,
@@ -273,7 +342,7 @@ export class Pipeline {
         'x-portcullis-date': new Date(this.#d.clock()).toISOString(),
       });
       const status = await upstream.forward(req, res, typeof payload === 'function' ? payload() : payload, identity, trail.requestId, length);
-      this.#record(req, trail, status, 'allow', decision.reason);
+      this.#record(req, trail, status, 'allow', reason);
     } catch (e) {
       if (res.headersSent) {
         this.#record(req, trail, res.statusCode, 'error', 'upstream-broke-off');

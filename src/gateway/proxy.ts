@@ -9,6 +9,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamService } from '../config/schema.js';
 import { PortcullisError } from '../core/errors.js';
+import { parseArn } from '../iam/arn.js';
+import { compileArnTokens, tokenize } from '../iam/pattern.js';
+import { ServiceRoutes } from './routes.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1), the caller's credentials, and anything claiming to be our identity. */
 const DROP = new Set([
@@ -26,16 +29,44 @@ function forwardable(raw: readonly string[]): Record<string, string[]> {
   return out;
 }
 
+/** The resource-based policies that apply to a resource, with the account that owns the resource. */
+export interface ResourcePolicy {
+  readonly text: readonly string[];
+  readonly account: string;
+  readonly kind: 'resource';
+}
+
 export class Upstream {
   readonly service: UpstreamService;
+  readonly routes: ServiceRoutes;
+  readonly #policies: ReadonlyArray<{ readonly matches: (arn: string) => boolean; readonly text: string }>;
   readonly #url: URL;
   readonly #agent: HttpAgent | HttpsAgent;
 
-  constructor(service: UpstreamService) {
+  /** `previous`: the same service before a reload; its connection pool is kept when the upstream did not move. */
+  constructor(service: UpstreamService, previous?: Upstream) {
     this.service = service;
+    this.routes = new ServiceRoutes(service);
+    this.#policies = service.resourcePolicies.map((p) => ({ matches: compileArnTokens(tokenize(p.resource, false, true), false, true), text: p.policy }));
     this.#url = new URL(service.upstream);
-    const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
-    this.#agent = this.#url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+    if (previous !== undefined && previous.service.upstream === service.upstream) {
+      this.#agent = previous.#agent;
+    } else {
+      const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
+      this.#agent = this.#url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+    }
+  }
+
+  /** Every configured resource policy whose pattern covers `resource`: together, the resource's policy. */
+  resourcePolicy(resource: string, defaultAccount: string): ResourcePolicy | undefined {
+    const texts = this.#policies.filter((p) => p.matches(resource)).map((p) => p.text);
+    if (texts.length === 0) return undefined;
+    return { text: texts, account: parseArn(resource)?.account || defaultAccount, kind: 'resource' };
+  }
+
+  /** Does `next` keep using this one's connection pool? */
+  sharesPool(next: Upstream): boolean {
+    return next.#agent === this.#agent;
   }
 
   /**
@@ -115,5 +146,10 @@ export class Upstream {
 
   close(): void {
     this.#agent.destroy();
+  }
+
+  /** Replaced by a reload: requests under way may take up to their timeout, then the pool goes. */
+  retire(): void {
+    setTimeout(() => this.#agent.destroy(), this.service.timeoutMs).unref();
   }
 }

@@ -31,6 +31,8 @@ export interface StartOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** Reads the config again from its sources (file, environment, flags), for `reload`. */
+  readonly reloadConfig?: () => Config;
 }
 
 export class Gateway {
@@ -45,6 +47,7 @@ export class Gateway {
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
   readonly #upstreams: Map<string, Upstream>;
+  readonly #reloadConfig: (() => Config) | undefined;
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
@@ -60,6 +63,7 @@ export class Gateway {
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
+    this.#reloadConfig = opts.reloadConfig;
     const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all() });
     const pipeline = new Pipeline({
       store,
@@ -170,6 +174,39 @@ export class Gateway {
       this.#log.warn('could not reload TLS certificates; keeping the current ones', errorFields(e));
       return false;
     }
+  }
+
+  /**
+   * SIGHUP: certificates, and the data-plane services from the config as it is now (upstreams,
+   * routes, resource policies, limits). Other settings take a restart; a config that does not
+   * load leaves the running one in place.
+   */
+  reload(): void {
+    this.reloadTls();
+    this.reloadServices();
+  }
+
+  reloadServices(): boolean {
+    if (this.#reloadConfig === undefined) return false;
+    let services: Config['services'];
+    try {
+      services = this.#reloadConfig().services;
+    } catch (e) {
+      this.#log.error('could not reload the config; keeping the running services', errorFields(e));
+      return false;
+    }
+    const current = this.#upstreams;
+    const next = new Map(services.map((svc) => [svc.name, new Upstream(svc, current.get(svc.name))]));
+    for (const [name, old] of current) {
+      const successor = next.get(name);
+      if (successor === undefined || !old.sharesPool(successor)) old.retire();
+    }
+    // The pipeline reads this map per request: swapped in one synchronous step, a request sees
+    // either the old services or the new ones, never a mix.
+    current.clear();
+    for (const [name, u] of next) current.set(name, u);
+    this.#log.info('reloaded services', { services: [...next.keys()] });
+    return true;
   }
 
   #watchCertificates(): void {
