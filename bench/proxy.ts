@@ -1,10 +1,12 @@
 /**
  * The data plane: signed, authorized requests per second through Portcullis to a trivial
  * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, keep-alive pool)
- * in front of the same upstream, measured in the same run with wrk.
+ * in front of the same upstream, and to nginx as a TLS reverse proxy (one worker, keep-alive
+ * upstream) when nginx is installed, measured in the same run with wrk.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Signer } from '../src/sigv4/sign.js';
@@ -43,6 +45,62 @@ function child(file: string, args: string[]): Promise<{ proc: ChildProcess; port
   }));
 }
 
+/** The same TLS policy as the gateway: TLS 1.2+, ECDHE with AEAD suites only. */
+function nginxConfig(work: string, port: number, upstreamPort: number, tlsDir: string): string {
+  return `worker_processes 1;
+daemon off;
+pid ${work}/nginx.pid;
+error_log ${work}/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/nginx-tmp/body;
+  proxy_temp_path ${work}/nginx-tmp/proxy;
+  fastcgi_temp_path ${work}/nginx-tmp/fastcgi;
+  uwsgi_temp_path ${work}/nginx-tmp/uwsgi;
+  scgi_temp_path ${work}/nginx-tmp/scgi;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tlsDir}/ecdsa.cert.pem;
+    ssl_certificate_key ${tlsDir}/ecdsa.key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startNginx(work: string, upstreamPort: number, tlsDir: string): Promise<{ proc: ChildProcess; port: number } | undefined> {
+  if (spawnSync('nginx', ['-v']).error) return undefined;
+  const port = await freePort();
+  mkdirSync(join(work, 'nginx-tmp'), { recursive: true });
+  const conf = join(work, 'nginx.conf');
+  writeFileSync(conf, nginxConfig(work, port, upstreamPort, tlsDir));
+  const proc = spawn('nginx', ['-p', work, '-c', conf], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = createConnection(port, '127.0.0.1', () => resolve(true)).on('error', () => resolve(false));
+      c.unref();
+      setTimeout(() => c.destroy(), 200).unref();
+    });
+    if (up) return { proc, port };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGTERM');
+  return undefined;
+}
+
 function wrk(url: string, script: string, seconds: number): number {
   const out = execFileSync('wrk', ['-t1', '-c32', `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers in the benchmark:\n${out}`);
@@ -66,6 +124,8 @@ export async function benchProxy(): Promise<number | undefined> {
     gw = await startGateway({ dataDir: join(work, 'data'), args: ['--config', join(work, 'config.json')] });
     const bare = await child(join(work, 'proxy.mjs'), [gw.dataDir, String(upstream.port)]);
     procs.push(bare.proc);
+    const nginx = await startNginx(work, upstream.port, join(gw.dataDir, 'tls'));
+    if (nginx !== undefined) procs.push(nginx.proc);
 
     const body = '{}';
     const url = new URL(gw.url);
@@ -76,18 +136,24 @@ export async function benchProxy(): Promise<number | undefined> {
     writeFileSync(script, lua);
     wrk(`${gw.url}/`, script, 1);
     wrk(`https://127.0.0.1:${bare.port}/`, script, 1);
+    if (nginx !== undefined) wrk(`https://127.0.0.1:${nginx.port}/`, script, 1);
     const ours: number[] = [];
     const base: number[] = [];
+    const ngx: number[] = [];
     for (let i = 0; i < 3; i++) {
       ours.push(wrk(`${gw.url}/`, script, 3));
       base.push(wrk(`https://127.0.0.1:${bare.port}/`, script, 3));
+      if (nginx !== undefined) ngx.push(wrk(`https://127.0.0.1:${nginx.port}/`, script, 3));
     }
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
     const o = median(ours);
     const b = median(base);
+    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(22)} ${Math.round(rps).toLocaleString('en-US').padStart(10)} /s   ${note}`);
     console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections)');
-    console.log(`  bare node https proxy  ${Math.round(b).toLocaleString('en-US').padStart(10)} /s   1.00 (baseline, no authentication)`);
-    console.log(`  portcullis             ${Math.round(o).toLocaleString('en-US').padStart(10)} /s   ${(o / b).toFixed(2)} of bare (target >= 0.9)`);
+    row('bare node https proxy', b, '1.00 (baseline, no authentication)');
+    if (nginx !== undefined) row('nginx (1 worker)', median(ngx), `${(median(ngx) / b).toFixed(2)} of bare (no authentication)`);
+    else console.log('  nginx: skipped, not installed (apt-get install nginx-light)');
+    row('portcullis', o, `${(o / b).toFixed(2)} of bare (target >= 0.9)${nginx !== undefined ? `; ${(o / median(ngx)).toFixed(2)} of nginx` : ''}`);
     return o / b;
   } finally {
     await gw?.stop();
