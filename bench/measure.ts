@@ -11,7 +11,20 @@ export interface Contender {
 
 export interface Rate {
   readonly name: string;
+  /** The median of the rounds. */
   readonly opsPerSec: number;
+  /** Each round's rate, in round order (rounds of all contenders interleave). */
+  readonly rounds: readonly number[];
+}
+
+/**
+ * The median of the per-round ratios `a / b`. Rounds of the two ran back to back, so a burst of
+ * load from elsewhere on the machine hits both sides of one ratio alike; the ratio of the two
+ * medians would let bursts in different rounds pull them apart.
+ */
+export function pairedRatio(a: Rate, b: Rate): number {
+  const ratios = a.rounds.map((x, i) => x / b.rounds[i]!).sort((x, y) => x - y);
+  return ratios[Math.floor(ratios.length / 2)]!;
 }
 
 async function round(c: Contender, ms: number): Promise<number> {
@@ -39,8 +52,8 @@ export async function compare(contenders: readonly Contender[], opts: { rounds?:
     for (let i = 0; i < contenders.length; i++) samples[i]!.push(await round(contenders[i]!, roundMs));
   }
   return contenders.map((c, i) => {
-    const s = samples[i]!.sort((a, b) => a - b);
-    return { name: c.name, opsPerSec: s[Math.floor(s.length / 2)]! };
+    const s = [...samples[i]!].sort((a, b) => a - b);
+    return { name: c.name, opsPerSec: s[Math.floor(s.length / 2)]!, rounds: samples[i]! };
   });
 }
 
