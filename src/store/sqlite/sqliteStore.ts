@@ -277,6 +277,13 @@ export class SqliteStore implements Store {
     this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
+  async compareAndSetMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    const { changes } = expected === undefined
+      ? this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value)
+      : this.#db.prepare('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected);
+    return changes === 1;
+  }
+
   async createAccount(a: Account): Promise<void> {
     try {
       this.#db.prepare('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(a.accountId, a.name, a.createdAt);
