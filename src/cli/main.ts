@@ -1,16 +1,33 @@
 #!/usr/bin/env node
 /**
- * `portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3]`
+ * `portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3] [--workers N]`
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger, errorFields } from '../gateway/log.js';
-import { Gateway } from '../gateway/server.js';
+import { Gateway, type WorkerRole } from '../gateway/server.js';
+import { isChangeMessage, type ChangeMessage } from '../gateway/changes.js';
+import { runPrimary, type ReadyMessage, WORKER_COUNT_ENV, WORKER_ID_ENV } from './primary.js';
 
-const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3] [--region REGION]\n`;
+const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL | --database-url postgres://…] [--min-tls 1.2|1.3] [--region REGION] [--workers N]\n`;
+
+/** This process's part when it is one of several workers, from what the primary put in its environment. */
+function workerRole(): WorkerRole | undefined {
+  if (!cluster.isWorker) return undefined;
+  return {
+    id: Number(process.env[WORKER_ID_ENV] ?? cluster.worker?.id ?? 1),
+    count: Number(process.env[WORKER_COUNT_ENV] ?? 1),
+    announce: (change) => process.send?.({ portcullis: 'change', change } satisfies ChangeMessage),
+  };
+}
 
 async function serve(argv: readonly string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
   const log = createLogger(config.log.level);
+  const workers = config.workers === 0 ? availableParallelism() : config.workers;
+  if (cluster.isPrimary && workers > 1) return runPrimary(config, workers, log);
+  const worker = workerRole();
   // Signals are ours from the start: one that arrives while starting waits for the start to
   // finish and then shuts down cleanly, instead of killing a half-started process.
   let gateway: Gateway | undefined;
@@ -19,7 +36,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     if (stopping !== undefined) return;
     stopping = signal;
     if (gateway === undefined) return; // picked up once the start is done
-    log.info('shutting down', { signal });
+    log.info('shutting down', { signal, ...(worker === undefined ? {} : { worker: worker.id }) });
     gateway.stop().then(
       () => process.exit(0),
       (e: unknown) => {
@@ -31,8 +48,17 @@ async function serve(argv: readonly string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => gateway?.reloadTls());
-  gateway = await Gateway.start({ config, env: process.env, log });
-  process.stdout.write(`portcullis listening on ${gateway.url}\n`);
+  if (worker !== undefined) {
+    // Changes a sibling made reach this worker's caches at once; a worker whose primary is
+    // gone (killed) has no one to answer to and stops.
+    process.on('message', (m: unknown) => {
+      if (isChangeMessage(m)) gateway?.applyChange(m.change);
+    });
+    process.on('disconnect', () => stop('disconnect'));
+  }
+  gateway = await Gateway.start({ config, env: process.env, log, worker });
+  if (worker === undefined) process.stdout.write(`portcullis listening on ${gateway.url}\n`);
+  else process.send?.({ portcullis: 'ready', url: gateway.url } satisfies ReadyMessage);
   if (stopping !== undefined) {
     const signal = stopping;
     stopping = undefined;

@@ -1,6 +1,7 @@
 /**
  * The audit trail of SPEC §1.4: one JSON line per request, allowed or denied, appended to
- * DIR/audit/audit.log and rotated by size (audit.log.1 is the newest old file). Events hold
+ * DIR/audit/audit.log (audit-N.log for worker N of several, so processes never share a file)
+ * and rotated by size (audit.log.1 is the newest old file). Events hold
  * no secret, signature or session token: the type below has no field for one.
  */
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -37,10 +38,13 @@ export class AuditLog {
   #pending = '';
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number }) {
+  readonly #name: string;
+
+  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number; fileName?: string }) {
+    this.#name = opts.fileName ?? 'audit.log';
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#dir = dir;
-    this.#file = join(dir, 'audit.log');
+    this.#file = join(dir, this.#name);
     this.#maxBytes = opts.maxFileBytes;
     this.#keep = opts.keepFiles;
     this.#size = sizeOf(this.#file);
@@ -95,15 +99,15 @@ export class AuditLog {
 
   #rotate(): void {
     closeSync(this.#fd);
-    rmSync(join(this.#dir, `audit.log.${this.#keep}`), { force: true });
+    rmSync(join(this.#dir, `${this.#name}.${this.#keep}`), { force: true });
     for (let i = this.#keep - 1; i >= 1; i--) {
       try {
-        renameSync(join(this.#dir, `audit.log.${i}`), join(this.#dir, `audit.log.${i + 1}`));
+        renameSync(join(this.#dir, `${this.#name}.${i}`), join(this.#dir, `${this.#name}.${i + 1}`));
       } catch {
         // that generation does not exist yet
       }
     }
-    renameSync(this.#file, join(this.#dir, 'audit.log.1'));
+    renameSync(this.#file, join(this.#dir, `${this.#name}.1`));
     this.#fd = this.#open();
     this.#size = 0;
   }

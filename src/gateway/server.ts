@@ -11,11 +11,12 @@ import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
-import type { Store } from '../store/types.js';
+import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
 import { AuditLog } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
+import { applyChange, cacheLifetime } from './changes.js';
 import { CredentialCache } from './credentials.js';
 import { IdentitySigner } from './identity.js';
 import { JwksSource } from './jwks.js';
@@ -31,6 +32,16 @@ export interface StartOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** When this process is one of several workers (`--workers N`) serving one listener. */
+  readonly worker?: WorkerRole | undefined;
+}
+
+export interface WorkerRole {
+  /** 1..count */
+  readonly id: number;
+  readonly count: number;
+  /** Sends a change this process made to its siblings (through the cluster primary). */
+  readonly announce: (change: StoreChange) => void;
 }
 
 export class Gateway {
@@ -45,6 +56,9 @@ export class Gateway {
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
   readonly #upstreams: Map<string, Upstream>;
+  readonly #credentials: CredentialCache;
+  readonly #authorizer: Authorizer;
+  #changes: ChangeWatch | undefined;
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
@@ -56,15 +70,26 @@ export class Gateway {
     this.accountId = accountId;
     this.#log = log;
     this.metrics = new Metrics();
-    this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
+    const worker = opts.worker;
+    this.#audit = new AuditLog(layout(config.dataDir).auditDir, {
+      ...config.audit,
+      ...(worker !== undefined && worker.count > 1 ? { fileName: `audit-${worker.id}.log` } : {}),
+    });
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
-    const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all() });
+    const ttl = cacheLifetime(() => this.#changes);
+    const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all(), ttlMs: ttl });
+    const authorizer = new Authorizer(store, clock, ttl);
+    this.#credentials = credentials;
+    this.#authorizer = authorizer;
+    // Changes made on other nodes reach this one through the store's feed (PostgreSQL).
+    this.#changes = store.watchChanges?.((change) => this.applyChange(change));
     const pipeline = new Pipeline({
       store,
       credentials,
-      authorizer: new Authorizer(store, clock),
+      authorizer,
+      announce: worker?.announce,
       tokenKey: () => tokenKeys.current(),
       tokenKeys: () => tokenKeys.all(),
       upstreams: this.#upstreams,
@@ -141,6 +166,16 @@ export class Gateway {
     return gateway;
   }
 
+  /** A change made elsewhere (another node, a sibling worker): drop what it makes stale. */
+  applyChange(change: StoreChange): void {
+    applyChange(change, this.#credentials, this.#authorizer);
+  }
+
+  /** Whether changes made on other nodes reach this one as they happen. */
+  get changeFeedLive(): boolean {
+    return this.#changes?.live === true;
+  }
+
   get url(): string {
     const a = this.#server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
@@ -212,6 +247,7 @@ export class Gateway {
     clearInterval(sweep);
     clearTimeout(force);
     this.#tokenKeys.stop();
+    await this.#changes?.close();
     for (const u of this.#upstreams.values()) u.close();
     await this.#lastUsed.stop();
     await this.#audit.close();

@@ -47,7 +47,9 @@ export function readCredentials(dataDir: string): { accessKeyId: string; secretA
 export async function startGateway(opts: StartGatewayOptions = {}): Promise<RunningGateway> {
   const dataDir = opts.dataDir ?? tempDir();
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/main.js'), 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
-    env: { ...process.env, PORTCULLIS_MASTER_KEY: '', ...opts.env },
+    // One process unless a test asks for workers: most tests watch one process's behaviour
+    // (and the machine running them is small); test/gateway/workers.test.ts runs several.
+    env: { ...process.env, PORTCULLIS_MASTER_KEY: '', PORTCULLIS_WORKERS: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
