@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
+import { openToken, sealToken, type TokenKey } from '../../src/sts/token.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import type { ManagedPolicy, User } from '../../src/store/types.js';
 import pg from 'pg';
@@ -269,4 +270,15 @@ const { workerData: d, parentPort } = require('node:worker_threads');
   const outcomes = (await Promise.all(results)).flat();
   for (const o of outcomes) assert.ok(o === 'ok' || allowed.includes(o), `unexpected outcome: ${o}`);
   return outcomes;
+}
+
+/** Seals a sample session token with `key` and opens it with `keys`: true when it opens. */
+export function openSealToken(key: TokenKey, keys: readonly TokenKey[]): boolean {
+  const now = Date.UTC(2026, 0, 1);
+  const token = sealToken({
+    accessKeyId: 'ASIAAAAABBBBCCCCDDDD', secretAccessKey: 'secret',
+    principal: { type: 'user-session', accountId: ACCOUNT, userId: 'AIDAX', userName: 'u', userPath: '/' },
+    issuedAt: now, expiresAt: now + 3600_000, sessionPolicies: [], tags: {}, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
+  }, key);
+  return openToken(token, keys) !== undefined;
 }
