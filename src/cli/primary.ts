@@ -37,8 +37,8 @@ function isReady(m: unknown): m is ReadyMessage {
   return typeof m === 'object' && m !== null && (m as { portcullis?: unknown }).portcullis === 'ready' && typeof (m as { url?: unknown }).url === 'string';
 }
 
-/** A worker that dies this soon after its start is not restarted (it would only die again). */
-const MIN_LIFETIME_MS = 5_000;
+/** More deaths than this (per worker) within a minute is a crash loop: stop instead of restarting. */
+const DEATHS_PER_WORKER_PER_MINUTE = 3;
 
 export async function runPrimary(config: Config, count: number, log: Logger): Promise<void> {
   const first = await bootstrap(config, process.env, log);
@@ -50,7 +50,7 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
   }
 
   const workers = new Map<number, Worker>(); // by our worker id, 1..count
-  const started = new Map<number, number>();
+  const deaths: number[] = [];
   let stopping = false;
   let ready = false;
   const readyIds = new Set<number>();
@@ -58,7 +58,6 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
   const fork = (id: number): void => {
     const w = cluster.fork({ [WORKER_ID_ENV]: String(id), [WORKER_COUNT_ENV]: String(count) });
     workers.set(id, w);
-    started.set(id, Date.now());
     w.on('message', (m: unknown) => {
       if (isChangeMessage(m)) {
         for (const [other, ow] of workers) if (other !== id && ow.isConnected()) ow.send(m);
@@ -76,8 +75,11 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
         if (workers.size === 0) process.exit();
         return;
       }
-      const lived = Date.now() - (started.get(id) ?? 0);
-      if (!ready || lived < MIN_LIFETIME_MS) {
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && deaths[0]! < now - 60_000) deaths.shift();
+      // A worker that fails before the node is ready, or keeps failing, would only fail again.
+      if (!ready || deaths.length > DEATHS_PER_WORKER_PER_MINUTE * count) {
         log.error('worker failed; stopping', { worker: id, code, signal });
         stopAll('worker-failed', 1);
         return;
