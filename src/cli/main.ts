@@ -1,16 +1,33 @@
 #!/usr/bin/env node
 /**
  * `portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3] [--workers N]`
+ * `portcullis reseal [--data-dir DIR] [--config FILE] [--store URL]`: after a master key rotation,
+ * seal every stored secret under the first key of PORTCULLIS_MASTER_KEY.
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { existingSealer, openStore } from '../gateway/bootstrap.js';
 import { createLogger, errorFields } from '../gateway/log.js';
 import { Gateway, type WorkerRole } from '../gateway/server.js';
 import { isChangeMessage, type ChangeMessage } from '../gateway/changes.js';
 import { runPrimary, type ReadyMessage, WORKER_COUNT_ENV, WORKER_ID_ENV } from './primary.js';
 
-const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL | --database-url postgres://…] [--min-tls 1.2|1.3] [--region REGION] [--workers N]\n`;
+const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL | --database-url postgres://…] [--min-tls 1.2|1.3] [--region REGION] [--workers N]
+       portcullis reseal [--data-dir DIR] [--config FILE] [--store URL | --database-url postgres://…]\n`;
+
+/** Re-seals every secret under the current master key, so that older keys can be dropped. */
+async function reseal(argv: readonly string[]): Promise<void> {
+  const config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
+  const sealer = existingSealer(config.dataDir, process.env);
+  const store = await openStore(config, sealer);
+  try {
+    const n = await store.resealSecrets();
+    process.stdout.write(`resealed ${n} secret${n === 1 ? '' : 's'}; every secret is now sealed under master key ${sealer.currentKeyId}\n`);
+  } finally {
+    await store.close();
+  }
+}
 
 /** This process's part when it is one of several workers, from what the primary put in its environment. */
 function workerRole(): WorkerRole | undefined {
@@ -71,6 +88,8 @@ async function main(): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'reseal':
+      return reseal(rest);
     case undefined:
     case 'help':
     case '--help':

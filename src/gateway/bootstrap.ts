@@ -70,6 +70,15 @@ function masterKeys(dataDir: string, env: Readonly<Record<string, string | undef
   return [decodeKey(readFileSync(file, 'utf8'), file)];
 }
 
+/** The master keys a data dir already has (never makes one): for commands other than `serve`. */
+export function existingSealer(dataDir: string, env: Readonly<Record<string, string | undefined>>): Sealer {
+  const fromEnv = env['PORTCULLIS_MASTER_KEY'];
+  if (fromEnv) return new Sealer(fromEnv.split(',').map((k) => decodeKey(k, 'PORTCULLIS_MASTER_KEY')));
+  const file = layout(dataDir).masterKey;
+  if (!existsSync(file)) throw new Error(`no master key: set PORTCULLIS_MASTER_KEY or start from the data dir that has ${file}`);
+  return new Sealer([decodeKey(readFileSync(file, 'utf8'), file)]);
+}
+
 function ensureCertificates(dataDir: string, log: Logger): void {
   for (const [i, files] of bootstrapCertificateFiles(dataDir).entries()) {
     if (existsSync(files.cert) && existsSync(files.key)) continue;

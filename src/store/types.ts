@@ -62,6 +62,13 @@ export interface Store extends IamStore, IamEntityStore, OidcProviderStore {
   compareAndSetMeta(key: string, expected: string | undefined, value: string): Promise<boolean>;
 
   /**
+   * Seals every secret again under the sealer's current master key (after a rotation, so the old
+   * key can be dropped): access-key secrets, and meta values that are sealed (a sealed meta value
+   * is always sealed with its own key as context). Returns how many values it re-sealed.
+   */
+  resealSecrets(): Promise<number>;
+
+  /**
    * Tells `onChange` about changes made by any node (PostgreSQL LISTEN/NOTIFY), for caches to
    * drop what they hold. Undefined for a store with no such feed (SQLite): callers then rely on
    * short cache lifetimes alone.

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, GetSessionTokenCommand } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import type { RunningGateway } from '../helpers/gateway.js';
 import { gatewayFleet } from '../helpers/fleet.js';
@@ -207,6 +207,37 @@ describe('restart', () => {
     const gw2 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: `${masterKeyB64()},${oldKey}` } });
     try {
       assert.equal((await callerIdentity(gw2)).Arn, id1.Arn);
+    } finally {
+      assert.equal(await stop(gw2), 0);
+    }
+  });
+
+  it('`portcullis reseal` moves every secret to the new key, after which the old one can be dropped; sessions survive', async () => {
+    const dir = newDir();
+    const oldKey = masterKeyB64();
+    const newKey = masterKeyB64();
+    const gw1 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: oldKey } });
+    const session = (await stsClient(gw1.url, gw1.caPem, gw1.admin).send(new GetSessionTokenCommand({ DurationSeconds: 900 }))).Credentials!;
+    const temp = { accessKeyId: session.AccessKeyId!, secretAccessKey: session.SecretAccessKey!, sessionToken: session.SessionToken! };
+    assert.equal(await stop(gw1), 0);
+
+    const run = (env: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const proc = spawn(process.execPath, [MAIN, 'reseal', '--data-dir', dir], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    const r = await run({ PORTCULLIS_MASTER_KEY: `${newKey},${oldKey}` });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^resealed 2 secrets; every secret is now sealed under master key [0-9a-f]{12}\n$/);
+    assert.ok(!r.stdout.includes(newKey) && !r.stderr.includes(newKey) && !r.stdout.includes(oldKey), 'no master key in the output');
+
+    const gw2 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: newKey } });
+    try {
+      assert.match((await callerIdentity(gw2)).Arn!, /:user\/admin$/);
+      assert.match((await callerIdentity(gw2, temp)).Arn!, /:user\/admin$/, 'a session from before the rotation still works');
     } finally {
       assert.equal(await stop(gw2), 0);
     }

@@ -9,7 +9,7 @@ import { fixedClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/gateway/log.js';
 import { TokenKeyRing } from '../../src/gateway/tokenKeys.js';
 import { Sealer } from '../../src/store/seal.js';
-import { openSealToken, databasePaths, openBare } from '../helpers/storeFixtures.js';
+import { ACCOUNT, databasePaths, openBare, openSealToken, openStoreAt, withUser } from '../helpers/storeFixtures.js';
 
 const freshPath = databasePaths('meta');
 
@@ -51,6 +51,55 @@ describe('store meta: compareAndSetMeta', () => {
       assert.equal(rings[0]!.all().length, 2);
     } finally {
       for (const s of stores) await s.close();
+    }
+  });
+});
+
+describe('store: resealSecrets (master key rotation)', () => {
+  it('re-seals access-key secrets and sealed meta values under the current key; then the old key can go', async () => {
+    const path = freshPath();
+    const oldKey = randomBytes(32);
+    const newKey = randomBytes(32);
+    const clock = fixedClock(Date.UTC(2026, 0, 1));
+    const before = await openStoreAt(path, new Sealer([oldKey]));
+    const secret = randomBytes(30).toString('base64');
+    let tokenKey;
+    try {
+      await withUser(before, 'rotor');
+      await before.createAccessKey({ accessKeyId: 'AKIAROTATEAAAAAAAAA1', accountId: ACCOUNT, userName: 'rotor', status: 'Active', createdAt: 1, secretAccessKey: secret });
+      const ring = new TokenKeyRing(before, new Sealer([oldKey]), clock, createLogger('error'));
+      await ring.refresh();
+      tokenKey = ring.current();
+      await before.setMeta('plain', 'not sealed');
+    } finally {
+      await before.close();
+    }
+
+    const both = new Sealer([newKey, oldKey]);
+    const during = await openBare(path, both);
+    try {
+      assert.equal(await during.resealSecrets(), 2, 'one access key and the token keys');
+      assert.equal(await during.resealSecrets(), 0, 'nothing left under the old key');
+      assert.equal(await during.getMeta('plain'), 'not sealed', 'plain meta values are left alone');
+    } finally {
+      await during.close();
+    }
+
+    const after = await openBare(path, new Sealer([newKey]));
+    try {
+      assert.equal((await after.getAccessKey('AKIAROTATEAAAAAAAAA1'))?.secretAccessKey, secret);
+      const ring = new TokenKeyRing(after, new Sealer([newKey]), clock, createLogger('error'));
+      await ring.refresh();
+      assert.equal(ring.current().id, tokenKey.id, 'the same session-token key, now under the new master key');
+      assert.ok(openSealToken(tokenKey, ring.all()));
+    } finally {
+      await after.close();
+    }
+    const stale = await openBare(path, new Sealer([oldKey]));
+    try {
+      await assert.rejects(stale.getAccessKey('AKIAROTATEAAAAAAAAA1'), /not loaded/, 'the old key alone opens nothing now');
+    } finally {
+      await stale.close();
     }
   });
 });

@@ -7,7 +7,7 @@
  * statements runs in one REPEATABLE READ snapshot.
  */
 import type pg from 'pg';
-import type { Sealer } from '../seal.js';
+import { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, type ChangeWatch,
   type CreateExtras, DeleteConflictError, type Group, type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy,
@@ -309,6 +309,25 @@ export class PostgresStore implements Store {
       ? await changed(this.#pool, 'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
       : await changed(this.#pool, 'UPDATE meta SET value = $3 WHERE key = $1 AND value = $2', [key, expected, value]);
     return n === 1;
+  }
+
+  async resealSecrets(): Promise<number> {
+    const current = this.#sealer.currentKeyId;
+    return this.#write(async (c) => {
+      let n = 0;
+      for (const k of await rows<{ id: string; sealed: string }>(c, 'SELECT access_key_id AS id, secret_sealed AS sealed FROM access_keys')) {
+        if (Sealer.keyIdOf(k.sealed) === current) continue;
+        await c.query('UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2', [this.#sealer.reseal(k.sealed, k.id), k.id]);
+        n++;
+      }
+      for (const m of await rows<{ key: string; value: string }>(c, "SELECT key, value FROM meta WHERE starts_with(value, 'pcs1.')")) {
+        const id = Sealer.keyIdOf(m.value);
+        if (id === undefined || id === current) continue;
+        await c.query('UPDATE meta SET value = $1 WHERE key = $2', [this.#sealer.reseal(m.value, m.key), m.key]);
+        n++;
+      }
+      return n;
+    });
   }
 
   async createAccount(a: Account): Promise<void> {
