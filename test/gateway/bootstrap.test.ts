@@ -359,6 +359,8 @@ describe('bad flags', () => {
     ['--listen nonsense', ['--listen', 'nonsense']],
     ['--listen 127.0.0.1:99999', ['--listen', '127.0.0.1:99999']],
     ['--store mysql://x', ['--store', 'mysql://x']],
+    ['--workers many', ['--workers', 'many']],
+    ['--database-url sqlite:x', ['--database-url', 'sqlite:x']],
     ['an unknown flag', ['--no-such-flag', 'x']],
     ['a flag without its value', ['--min-tls']],
   ] as const) {
@@ -373,6 +375,15 @@ describe('bad flags', () => {
       assert.ok(!existsSync(dir), 'the data dir is not created on a config error');
     });
   }
+
+  it('a PostgreSQL store that does not answer: exit 1, says why, never the password, and does not serve', async () => {
+    const r = await runToExit(['--data-dir', join(newDir(), 'd'), '--listen', '127.0.0.1:0', '--workers', '1', '--database-url', 'postgres://app:hunter2secret@127.0.0.1:1/portcullis']);
+    assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+    assert.match(r.stderr, /could not start/);
+    assert.match(r.stderr, /ECONNREFUSED/);
+    assert.ok(!r.stderr.includes('hunter2secret') && !r.stdout.includes('hunter2secret'), 'the password stays out of the output');
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
 
   it('the messages name the offending flag', async () => {
     const a = await runToExit(['--data-dir', join(newDir(), 'd'), '--min-tls', '1.1']);
