@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { existingSealer, openStore } from '../gateway/bootstrap.js';
 import { createLogger, errorFields } from '../gateway/log.js';
 import { Gateway, type WorkerRole } from '../gateway/server.js';
+import type { AuditMessage } from '../gateway/audit.js';
 import { isChangeMessage, type ChangeMessage } from '../gateway/changes.js';
 import { runPrimary, type ReadyMessage, WORKER_COUNT_ENV, WORKER_ID_ENV } from './primary.js';
 
@@ -36,6 +37,10 @@ function workerRole(): WorkerRole | undefined {
     id: Number(process.env[WORKER_ID_ENV] ?? cluster.worker?.id ?? 1),
     count: Number(process.env[WORKER_COUNT_ENV] ?? 1),
     announce: (change) => process.send?.({ portcullis: 'change', change } satisfies ChangeMessage),
+    forwardAudit: (lines) => new Promise<void>((resolve, reject) => {
+      if (process.send === undefined) return resolve();
+      process.send({ portcullis: 'audit', lines } satisfies AuditMessage, undefined, {}, (e: Error | null) => (e ? reject(e) : resolve()));
+    }),
   };
 }
 

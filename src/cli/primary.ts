@@ -9,17 +9,21 @@
  *   pools are per process);
  * - cached credentials and policies: a change one worker makes is relayed by this primary to
  *   the others at once (and, with PostgreSQL, reaches every node by LISTEN/NOTIFY anyway);
- * - audit files: one per worker (`audit-N.log`), never two writers on one file;
+ * - the audit file: workers forward their batches of lines here, and this process alone writes
+ *   and rotates `audit/audit.log`, as a single process does;
  * - metrics: per worker (a scrape sees the worker that answered it).
  *
  * The primary prints the ready line once every worker listens, forwards SIGTERM/SIGINT (graceful
  * stop) and SIGHUP (certificate reload) to them, and replaces a worker that dies while serving.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { bootstrap } from '../gateway/bootstrap.js';
+import { AuditLog, isAuditMessage } from '../gateway/audit.js';
+import { layout } from '../gateway/bootstrap.js';
 import { isChangeMessage } from '../gateway/changes.js';
 import { IdentitySigner } from '../gateway/identity.js';
 import { errorFields, type Logger } from '../gateway/log.js';
@@ -49,7 +53,17 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     await first.store.close();
   }
 
+  const audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
   const workers = new Map<number, Worker>(); // by our worker id, 1..count
+  const stopped: Worker[] = [];
+  /** Once every worker is gone and its channel drained (its last audit lines arrive before 'disconnect'). */
+  const finish = (): void => {
+    const drained = stopped.filter((w) => w.isConnected()).map((w) => once(w, 'disconnect'));
+    const limit = new Promise((r) => setTimeout(r, 2000).unref());
+    void Promise.race([Promise.all(drained), limit])
+      .then(() => audit.close())
+      .finally(() => process.exit());
+  };
   const deaths: number[] = [];
   let stopping = false;
   let ready = false;
@@ -59,7 +73,9 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     const w = cluster.fork({ [WORKER_ID_ENV]: String(id), [WORKER_COUNT_ENV]: String(count) });
     workers.set(id, w);
     w.on('message', (m: unknown) => {
-      if (isChangeMessage(m)) {
+      if (isAuditMessage(m)) {
+        audit.append(m.lines);
+      } else if (isChangeMessage(m)) {
         for (const [other, ow] of workers) if (other !== id && ow.isConnected()) ow.send(m);
       } else if (isReady(m)) {
         readyIds.add(id);
@@ -71,8 +87,9 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     });
     w.on('exit', (code, signal) => {
       if (workers.get(id) === w) workers.delete(id);
+      stopped.push(w);
       if (stopping) {
-        if (workers.size === 0) process.exit();
+        if (workers.size === 0) finish();
         return;
       }
       const now = Date.now();
@@ -93,9 +110,9 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal, workers: workers.size });
-    if (workers.size === 0) process.exit(exitCode);
-    for (const w of workers.values()) w.process.kill('SIGTERM');
     if (exitCode !== 0) process.exitCode = exitCode;
+    if (workers.size === 0) finish();
+    for (const w of workers.values()) w.process.kill('SIGTERM');
   };
   process.on('SIGTERM', () => stopAll('SIGTERM'));
   process.on('SIGINT', () => stopAll('SIGINT'));

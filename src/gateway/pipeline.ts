@@ -28,7 +28,7 @@ import { decoderStream } from '../sigv4/stream.js';
 import type { Readable } from 'node:stream';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store, StoreChange } from '../store/types.js';
-import type { AuditLog } from './audit.js';
+import type { AuditTrail } from './audit.js';
 import { accessDenied, decodedAuthorizationMessage, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
 import { requestContext } from './requestContext.js';
@@ -68,7 +68,7 @@ export interface PipelineDeps {
   /** OpenID Connect issuers' keys, for AssumeRoleWithWebIdentity. */
   readonly jwks: (issuer: string, fresh?: boolean) => Promise<Jwks | undefined>;
   readonly lastUsed: LastUsedTracker;
-  readonly audit: AuditLog;
+  readonly audit: AuditTrail;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly clock: Clock;

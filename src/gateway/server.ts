@@ -13,7 +13,7 @@ import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, type AuditTrail, ForwardedAudit } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { applyChange, cacheLifetime } from './changes.js';
@@ -42,6 +42,8 @@ export interface WorkerRole {
   readonly count: number;
   /** Sends a change this process made to its siblings (through the cluster primary). */
   readonly announce: (change: StoreChange) => void;
+  /** Hands a batch of audit lines to the primary, which writes the one audit file. */
+  readonly forwardAudit: (lines: string) => Promise<void>;
 }
 
 export class Gateway {
@@ -51,7 +53,7 @@ export class Gateway {
   readonly accountId: string;
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #audit: AuditLog;
+  readonly #audit: AuditTrail;
   readonly #lastUsed: LastUsedTracker;
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
@@ -71,10 +73,10 @@ export class Gateway {
     this.#log = log;
     this.metrics = new Metrics();
     const worker = opts.worker;
-    this.#audit = new AuditLog(layout(config.dataDir).auditDir, {
-      ...config.audit,
-      ...(worker !== undefined && worker.count > 1 ? { fileName: `audit-${worker.id}.log` } : {}),
-    });
+    // One writer per audit file: a worker among several hands its lines to the primary.
+    this.#audit = worker !== undefined && worker.count > 1
+      ? new ForwardedAudit(worker.forwardAudit)
+      : new AuditLog(layout(config.dataDir).auditDir, config.audit);
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));

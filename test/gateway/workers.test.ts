@@ -1,12 +1,13 @@
 /**
  * `--workers N`: one node as several processes on one listener, on the default SQLite store.
- * One ready line; connections spread over the workers (each writes its own audit file); a key
- * deactivated through one worker is refused by every worker at once (the primary relays the
- * change); a worker that dies is replaced; SIGTERM stops them all and exits 0.
+ * One ready line; connections spread over the workers (each counts its own metrics); one audit
+ * file, written by the primary for all; a key deactivated through one worker is refused by every
+ * worker at once (the primary relays the change); a worker that dies is replaced; SIGTERM stops
+ * them all, every audit line written, and exits 0.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
@@ -34,9 +35,24 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   }
 }
 
-function auditLines(gw: RunningGateway, worker: number): number {
-  const file = join(gw.dataDir, 'audit', `audit-${worker}.log`);
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+function auditText(gw: RunningGateway): string {
+  const file = join(gw.dataDir, 'audit', 'audit.log');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** GetCallerIdentity answers counted by the worker that serves this (new) connection. */
+async function countedByOneWorker(gw: RunningGateway): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(`${gw.url}/_portcullis/metrics`, { ca: gw.caPem, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const m = /portcullis_requests_total\{service="sts",action="sts:GetCallerIdentity",status="200"\} (\d+)/.exec(text);
+  return m === null ? 0 : Number(m[1]);
 }
 
 /** The process ids of the primary's workers. */
@@ -65,13 +81,23 @@ describe('--workers 2 on SQLite', () => {
     if (gw !== undefined) assert.equal(await fleet.stop(gw), 0);
   });
 
-  it('one ready line, two worker processes, and connections served by both', async () => {
+  it('one ready line, two worker processes, connections served by both, one audit file for all', async () => {
+    assert.equal(gw.stdout().match(/portcullis listening on/g)?.length, 1);
     assert.equal(workerPids(gw).length, 2);
-    for (let i = 0; i < 12; i++) await sts(gw, gw.admin).send(new GetCallerIdentityCommand({}));
-    await new Promise((r) => setTimeout(r, 200)); // audit lines are written in 50 ms batches
-    const perWorker = [auditLines(gw, 1), auditLines(gw, 2)];
-    assert.ok(perWorker.every((n) => n >= 3), `audit lines per worker: ${perWorker.join(', ')}`);
-    assert.ok(!existsSync(join(gw.dataDir, 'audit', 'audit.log')), 'no file shared by two writers');
+    const ids: string[] = [];
+    // An odd number, so the two workers' counts differ and both can be told apart.
+    for (let i = 0; i < 13; i++) ids.push((await sts(gw, gw.admin).send(new GetCallerIdentityCommand({}))).$metadata.requestId!);
+    // Each worker counts what it served: two different counts that add up to every request.
+    const seen = new Set<number>();
+    for (let i = 0; i < 8 && seen.size < 2; i++) seen.add(await countedByOneWorker(gw));
+    const counts = [...seen];
+    assert.equal(counts.length, 2, `counts seen: ${counts.join(', ')}`);
+    assert.equal(counts[0]! + counts[1]!, 13);
+    assert.ok(counts.every((n) => n >= 3), `requests per worker: ${counts.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 300)); // audit lines travel in 50 ms batches
+    const audit = auditText(gw);
+    for (const id of ids) assert.ok(audit.includes(id), `request ${id} audited`);
+    assert.deepEqual(readdirSync(join(gw.dataDir, 'audit')), ['audit.log']);
   });
 
   it('a key deactivated through one worker is refused by every worker at once', async () => {
@@ -99,11 +125,16 @@ describe('--workers 2 on SQLite', () => {
     assert.match(gw.stderr(), /worker died; starting another/);
   });
 
-  it('SIGTERM stops every worker and exits 0', async () => {
+  it('SIGTERM stops every worker, writes every audit line, and exits 0', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await sts(gw, gw.admin).send(new GetCallerIdentityCommand({}))).$metadata.requestId!);
     const pids = workerPids(gw);
+    const stopped = gw;
     const code = await fleet.stop(gw);
     gw = undefined as unknown as RunningGateway;
     assert.equal(code, 0);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'worker gone');
+    const audit = auditText(stopped);
+    for (const id of ids) assert.ok(audit.includes(id), `request ${id} audited before the exit`);
   });
 });
