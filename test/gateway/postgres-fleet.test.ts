@@ -13,11 +13,13 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  CreateAccessKeyCommand, CreatePolicyCommand, CreatePolicyVersionCommand, CreateUserCommand, DeleteUserPolicyCommand, IAMClient,
+  CreateAccessKeyCommand, CreatePolicyCommand, CreatePolicyVersionCommand, CreateUserCommand, DeleteAccessKeyCommand, DeleteUserCommand,
+  DeleteUserPolicyCommand, IAMClient,
   IAMServiceException, ListPolicyVersionsCommand, ListUsersCommand, PutUserPolicyCommand, UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import pg from 'pg';
 import { gatewayFleet } from '../helpers/fleet.js';
 import type { RunningGateway } from '../helpers/gateway.js';
 import { postgresSuite, testDatabase } from '../helpers/storeFixtures.js';
@@ -118,6 +120,44 @@ await postgresSuite(async () => {
       await iam(b, b.admin).send(new UpdateAccessKeyCommand({ UserName: 'dave', AccessKeyId: dave.accessKeyId, Status: 'Active' }));
       const back = await timeUntil(() => outcome(sts(a, dave).send(new GetCallerIdentityCommand({}))), 'ok', 3000);
       assert.ok(back < 1000, `active again on A after ${back} ms`);
+    });
+
+    it('a user deleted on A (its key first, as IAM requires) is refused on B within one second', async () => {
+      await iam(a, a.admin).send(new CreateUserCommand({ UserName: 'frank' }));
+      const key = (await iam(a, a.admin).send(new CreateAccessKeyCommand({ UserName: 'frank' }))).AccessKey!;
+      const frank = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+      const probe = () => outcome(sts(b, frank).send(new GetCallerIdentityCommand({})));
+      assert.equal(await probe(), 'ok');
+      await iam(a, a.admin).send(new DeleteAccessKeyCommand({ UserName: 'frank', AccessKeyId: frank.accessKeyId }));
+      await iam(a, a.admin).send(new DeleteUserCommand({ UserName: 'frank' }));
+      const refused = await timeUntil(probe, 'InvalidClientTokenId', 3000);
+      assert.ok(refused < 1000, `refused on B after ${refused} ms`);
+    });
+
+    it('with the notification connections cut, a key deactivated on A is still refused on B within one second', async () => {
+      await iam(a, a.admin).send(new CreateUserCommand({ UserName: 'gina' }));
+      const key = (await iam(a, a.admin).send(new CreateAccessKeyCommand({ UserName: 'gina' }))).AccessKey!;
+      const gina = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+      const probe = () => outcome(sts(b, gina).send(new GetCallerIdentityCommand({})));
+      assert.equal(await probe(), 'ok', 'B caches the key (for 30 s while its feed is live)');
+      // The server drops every node's LISTEN connection, as a restart or a failover would.
+      const admin = new pg.Client({ connectionString: database() });
+      await admin.connect();
+      try {
+        const killed = await admin.query<{ n: number }>(
+          "SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'portcullis-listener' AND datname = current_database()");
+        assert.equal(killed.rows[0]?.n, 2, 'one listener per node');
+      } finally {
+        await admin.end();
+      }
+      await iam(a, a.admin).send(new UpdateAccessKeyCommand({ UserName: 'gina', AccessKeyId: gina.accessKeyId, Status: 'Inactive' }));
+      const refused = await timeUntil(probe, 'InvalidClientTokenId', 3000);
+      assert.ok(refused < 1000, `refused on B after ${refused} ms`);
+      // And the feeds come back: a later change is again seen at once.
+      await new Promise((r) => setTimeout(r, 1500));
+      await iam(a, a.admin).send(new UpdateAccessKeyCommand({ UserName: 'gina', AccessKeyId: gina.accessKeyId, Status: 'Active' }));
+      const back = await timeUntil(probe, 'ok', 3000);
+      assert.ok(back < 1000, `active again on B after ${back} ms`);
     });
 
     it('temporary credentials from A work on B', async () => {

@@ -176,7 +176,8 @@ export const PG_MIGRATIONS: readonly { readonly version: number; readonly sql: s
     // one for every change that can alter what a credential lookup or an authorization answers,
     // in the transaction that makes the change: PostgreSQL delivers it only if and when that
     // transaction commits. The payload names what changed, never a secret:
-    //   key:<access key id>   one access key (status, deletion)
+    //   key:<access key id>   one access key (creation: a node may remember it as unknown;
+    //                         status; deletion)
     //   user:<user id>        a user (deletion: its keys go with it)
     //   policies              anything a principal's policies are read from
     sql: `
@@ -185,7 +186,7 @@ export const PG_MIGRATIONS: readonly { readonly version: number; readonly sql: s
         PERFORM pg_notify('portcullis_changes', 'key:' || COALESCE(NEW.access_key_id, OLD.access_key_id));
         RETURN NULL;
       END $$;
-      CREATE TRIGGER access_keys_notify AFTER UPDATE OF status OR DELETE ON access_keys
+      CREATE TRIGGER access_keys_notify AFTER INSERT OR UPDATE OF status OR DELETE ON access_keys
         FOR EACH ROW EXECUTE FUNCTION portcullis_notify_key();
 
       CREATE FUNCTION portcullis_notify_user() RETURNS trigger LANGUAGE plpgsql AS $$
