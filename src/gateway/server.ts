@@ -173,11 +173,6 @@ export class Gateway {
     applyChange(change, this.#credentials, this.#authorizer);
   }
 
-  /** Whether changes made on other nodes reach this one as they happen. */
-  get changeFeedLive(): boolean {
-    return this.#changes?.live === true;
-  }
-
   get url(): string {
     const a = this.#server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
