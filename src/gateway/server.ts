@@ -85,8 +85,14 @@ export class Gateway {
     const authorizer = new Authorizer(store, clock, ttl);
     this.#credentials = credentials;
     this.#authorizer = authorizer;
-    // Changes made on other nodes reach this one through the store's feed (PostgreSQL).
-    this.#changes = store.watchChanges?.((change) => this.applyChange(change));
+    // Changes made on other nodes reach this one through the store's feed (PostgreSQL). The feed
+    // says `all` whenever it comes up or goes down: the moment to tell the operator.
+    this.#changes = store.watchChanges?.((change) => {
+      this.applyChange(change);
+      if (change.kind !== 'all') return;
+      if (this.#changes?.live === true) log.info('change feed live: caches follow changes from every node');
+      else log.warn('change feed lost: caches keep entries at most 1 s until it is back');
+    });
     const pipeline = new Pipeline({
       store,
       credentials,

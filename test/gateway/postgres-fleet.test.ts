@@ -155,6 +155,8 @@ await postgresSuite(async () => {
       assert.ok(refused < 1000, `refused on B after ${refused} ms`);
       // And the feeds come back: a later change is again seen at once.
       await new Promise((r) => setTimeout(r, 1500));
+      assert.match(b.stderr(), /change feed lost/);
+      assert.equal(b.stderr().match(/change feed live/g)?.length, 2, 'live at start, and again after the reconnect');
       await iam(a, a.admin).send(new UpdateAccessKeyCommand({ UserName: 'gina', AccessKeyId: gina.accessKeyId, Status: 'Active' }));
       const back = await timeUntil(probe, 'ok', 3000);
       assert.ok(back < 1000, `active again on B after ${back} ms`);
