@@ -18,14 +18,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { bootstrap } from '../gateway/bootstrap.js';
 import { AuditLog, isAuditMessage } from '../gateway/audit.js';
 import { layout } from '../gateway/bootstrap.js';
 import { isChangeMessage } from '../gateway/changes.js';
-import { IdentitySigner } from '../gateway/identity.js';
 import { errorFields, type Logger } from '../gateway/log.js';
 import { TokenKeyRing } from '../gateway/tokenKeys.js';
 
@@ -48,7 +46,6 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
   const first = await bootstrap(config, process.env, log);
   try {
     await new TokenKeyRing(first.store, first.sealer, systemClock, log).refresh();
-    IdentitySigner.fromFile(join(config.dataDir, 'identity.key'));
   } finally {
     await first.store.close();
   }

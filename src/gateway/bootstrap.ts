@@ -20,6 +20,7 @@ import { PostgresStore } from '../store/postgres/postgresStore.js';
 import { SqliteStore } from '../store/sqlite/sqliteStore.js';
 import { AlreadyExistsError, type Store } from '../store/types.js';
 import { selfSignedCertificate } from '../tls/selfSigned.js';
+import { newIdentityKeyPem } from './identity.js';
 import { writeFileAtomic } from './files.js';
 import type { Logger } from './log.js';
 
@@ -121,6 +122,24 @@ async function claimMeta(store: Store, key: string, make: () => string): Promise
   return { value: (await store.getMeta(key))!, mine: false };
 }
 
+const IDENTITY_META = 'identity.key';
+
+/**
+ * The key that signs callers' identities for upstream services is the same on every node of a
+ * fleet (an upstream trusts one public key, whichever node forwards): kept sealed in the store,
+ * claimed by the first node (with the key its data dir already had, if any) and written to each
+ * node's DIR/identity.key.
+ */
+async function shareIdentityKey(store: Store, sealer: Sealer, dataDir: string, log: Logger): Promise<void> {
+  const file = join(dataDir, 'identity.key');
+  const local = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const { value } = await claimMeta(store, IDENTITY_META, () => sealer.seal(local ?? newIdentityKeyPem(), IDENTITY_META));
+  const shared = sealer.open(value, IDENTITY_META);
+  if (local === shared) return;
+  writeFileAtomic(file, shared);
+  if (local !== undefined) log.warn('replaced this data dir\'s identity key with the one the store holds for every node', { path: file });
+}
+
 export interface Bootstrapped {
   readonly store: Store;
   /** Seals with the master key: what the store keeps secret beyond access keys (token keys). */
@@ -175,6 +194,7 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       throw new Error(`the master key does not open this data dir's secrets (${(e as Error).message}); start with the key it was created with`);
     }
     if (key === undefined) throw new Error(`the administrator key ${accessKeyId} is missing from the store`);
+    await shareIdentityKey(store, sealer, dir, log);
     const credentials = layout(dir).credentials;
     if (!existsSync(credentials)) {
       writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);

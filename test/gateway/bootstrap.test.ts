@@ -231,7 +231,8 @@ describe('restart', () => {
     });
     const r = await run({ PORTCULLIS_MASTER_KEY: `${newKey},${oldKey}` });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^resealed 2 secrets; every secret is now sealed under master key [0-9a-f]{12}\n$/);
+    // the administrator's secret, the session-token keys, the identity key
+    assert.match(r.stdout, /^resealed 3 secrets; every secret is now sealed under master key [0-9a-f]{12}\n$/);
     assert.ok(!r.stdout.includes(newKey) && !r.stderr.includes(newKey) && !r.stdout.includes(oldKey), 'no master key in the output');
 
     const gw2 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: newKey } });

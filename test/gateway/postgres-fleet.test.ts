@@ -87,6 +87,8 @@ await postgresSuite(async () => {
       const viaB = await sts(b, a.admin).send(new GetCallerIdentityCommand({}));
       assert.equal(viaB.Account, account);
       assert.equal(viaB.Arn, `arn:aws:iam::${account}:user/admin`);
+      // One identity key for upstream services, whichever node forwards.
+      assert.equal(readFileSync(join(a.dataDir, 'identity.key'), 'utf8'), readFileSync(join(b.dataDir, 'identity.key'), 'utf8'));
       // Neither node has the master key on disk: it came from the environment.
       assert.throws(() => readFileSync(join(a.dataDir, 'master.key')));
     });
