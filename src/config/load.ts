@@ -64,6 +64,8 @@ const FLAGS: Record<string, string> = {
   '--store': 'store',
   '--min-tls': 'minTls',
   '--region': 'region',
+  '--workers': 'workers',
+  '--database-url': 'databaseUrl',
 };
 
 function parseFlags(argv: readonly string[]): Record<string, string> {
@@ -89,6 +91,8 @@ function validate(c: Config): void {
   check(typeof c.listen.host === 'string' && c.listen.host !== '', '`listen.host` must be a host');
   check(Number.isInteger(c.listen.port) && c.listen.port >= 0 && c.listen.port <= 65535, '`listen.port` must be 0..65535');
   check(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(c.store), '`store` must be `sqlite:PATH` or `postgres://…`');
+  check(Number.isInteger(c.database.poolSize) && c.database.poolSize >= 1 && c.database.poolSize <= 1000, '`database.poolSize` must be 1..1000');
+  check(Number.isInteger(c.workers) && c.workers >= 0 && c.workers <= 256, '`workers` (--workers) must be 0..256 (0: one per CPU core)');
   check(/^[a-z0-9-]{1,32}$/.test(c.region), '`region` must look like `us-east-1`');
   check(c.tls.minVersion === '1.2' || c.tls.minVersion === '1.3', '`tls.minVersion` (--min-tls) must be 1.2 or 1.3');
   check(Array.isArray(c.tls.certificates) && c.tls.certificates.every((x) => isObject(x) && typeof x.cert === 'string' && typeof x.key === 'string'),
@@ -141,10 +145,21 @@ export function loadConfig(src: Sources): Config {
   if (dataDir !== undefined) overlay['dataDir'] = dataDir;
   const listen = flags['listen'] ?? env['PORTCULLIS_LISTEN'];
   if (listen !== undefined) overlay['listen'] = parseListen(listen);
-  const store = flags['store'] ?? env['PORTCULLIS_STORE'];
+  const databaseUrl = flags['databaseUrl'];
+  if (databaseUrl !== undefined) {
+    // Another spelling of `--store postgres://…`; the URL is never echoed (it may hold a password).
+    if (!/^postgres(ql)?:\/\/.+/.test(databaseUrl)) throw new ConfigError('--database-url must be a `postgres://…` URL');
+    if (flags['store'] !== undefined && flags['store'] !== databaseUrl) throw new ConfigError('--database-url and --store name different stores; give one');
+  }
+  const store = flags['store'] ?? databaseUrl ?? env['PORTCULLIS_STORE'];
   if (store !== undefined) overlay['store'] = store;
   const region = flags['region'] ?? env['PORTCULLIS_REGION'];
   if (region !== undefined) overlay['region'] = region;
+  const workers = flags['workers'] ?? env['PORTCULLIS_WORKERS'];
+  if (workers !== undefined) {
+    if (!/^\d{1,3}$/.test(workers)) throw new ConfigError(`--workers must be a number of processes (0: one per CPU core), got \`${workers}\``);
+    overlay['workers'] = Number(workers);
+  }
   const minTls = flags['minTls'] ?? env['PORTCULLIS_MIN_TLS'];
   if (minTls !== undefined) overlay['tls'] = { minVersion: minTls };
   c = merge(c, overlay, '');

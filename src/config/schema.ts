@@ -54,6 +54,10 @@ export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   /** `sqlite:PATH` or `postgres://…`; default: SQLite file in the data dir. */
   readonly store: string;
+  /** The PostgreSQL store's connection pool, per process. */
+  readonly database: { readonly poolSize: number };
+  /** Processes serving the listener (node:cluster); 0: one per CPU core. */
+  readonly workers: number;
   /** The region this endpoint answers for. */
   readonly region: string;
   readonly tls: {
@@ -86,6 +90,8 @@ export const DEFAULTS: Config = {
   dataDir: './.portcullis',
   listen: { host: '127.0.0.1', port: 8443 },
   store: '',
+  database: { poolSize: 10 },
+  workers: 0,
   region: 'us-east-1',
   tls: { minVersion: '1.2', certificates: [], clientCaFile: undefined },
   limits: {

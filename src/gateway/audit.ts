@@ -2,6 +2,9 @@
  * The audit trail of SPEC §1.4: one JSON line per request, allowed or denied, appended to
  * DIR/audit/audit.log and rotated by size (audit.log.1 is the newest old file). Events hold
  * no secret, signature or session token: the type below has no field for one.
+ *
+ * With several workers (`--workers N`), each worker batches its lines as usual and forwards the
+ * batch to the cluster primary (`ForwardedAudit`), which alone writes and rotates the file.
  */
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +29,13 @@ export interface AuditEvent {
   readonly latencyMs: number;
 }
 
-export class AuditLog {
+/** Where the pipeline sends audit events: the file itself, or the process that writes it. */
+export interface AuditTrail {
+  write(event: AuditEvent): void;
+  close(): Promise<void>;
+}
+
+export class AuditLog implements AuditTrail {
   readonly #dir: string;
   readonly #file: string;
   readonly #maxBytes: number;
@@ -60,7 +69,12 @@ export class AuditLog {
    * for many requests instead of one each: a crash can lose at most that window.
    */
   write(event: AuditEvent): void {
-    this.#pending += JSON.stringify(event) + '\n';
+    this.append(JSON.stringify(event) + '\n');
+  }
+
+  /** Whole lines as `write` makes them: a worker's forwarded batch. */
+  append(lines: string): void {
+    this.#pending += lines;
     if (this.#pending.length >= 64 * 1024) this.#flush();
     else this.#timer ??= setTimeout(() => this.#flush(), FLUSH_MS);
   }
@@ -114,6 +128,49 @@ export class AuditLog {
     closeSync(this.#fd);
     return Promise.resolve();
   }
+}
+
+/** A worker's audit trail: the same batching, then the batch goes to `send` (the primary). */
+export class ForwardedAudit implements AuditTrail {
+  readonly #send: (lines: string) => Promise<void>;
+  #pending = '';
+  #timer: NodeJS.Timeout | undefined;
+  #last: Promise<void> = Promise.resolve();
+
+  constructor(send: (lines: string) => Promise<void>) {
+    this.#send = send;
+  }
+
+  write(event: AuditEvent): void {
+    this.#pending += JSON.stringify(event) + '\n';
+    if (this.#pending.length >= 64 * 1024) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), FLUSH_MS);
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending === '') return;
+    const lines = this.#pending;
+    this.#pending = '';
+    this.#last = this.#send(lines).catch(() => undefined); // a gone primary: nothing to write to
+  }
+
+  /** Flushes, and resolves once the primary has the last batch. */
+  async close(): Promise<void> {
+    this.#flush();
+    await this.#last;
+  }
+}
+
+/** A batch of audit lines on its way from a worker to the primary. */
+export interface AuditMessage {
+  readonly portcullis: 'audit';
+  readonly lines: string;
+}
+
+export function isAuditMessage(m: unknown): m is AuditMessage {
+  return typeof m === 'object' && m !== null && (m as { portcullis?: unknown }).portcullis === 'audit' && typeof (m as { lines?: unknown }).lines === 'string';
 }
 
 function sizeOf(path: string): number {

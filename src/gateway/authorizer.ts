@@ -1,6 +1,7 @@
 /**
  * Authorization of every request: the principal's policies from the store (kept in memory for
- * at most `ttlMs`, like credentials), compiled once per policy version, then `evaluate`.
+ * at most `ttlMs`, like credentials, and forgotten at once on a change notice), compiled once per
+ * policy version, then `evaluate`.
  */
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -20,17 +21,20 @@ interface Loaded {
 export class Authorizer {
   readonly #store: Store;
   readonly #clock: Clock;
-  readonly #ttlMs: number;
+  readonly #ttlMs: () => number;
   readonly #compiled = new PolicyCache();
   #sets = new Map<string, { at: number; set: Promise<Loaded> }>();
 
-  constructor(store: Store, clock: Clock, ttlMs = 1000) {
+  constructor(store: Store, clock: Clock, ttlMs: number | (() => number) = 1000) {
     this.#store = store;
     this.#clock = clock;
-    this.#ttlMs = ttlMs;
+    this.#ttlMs = typeof ttlMs === 'number' ? () => ttlMs : ttlMs;
   }
 
-  /** Policies changed on this node: forget every principal's set at once. */
+  /**
+   * Policies changed (on this node, or on another as a change notice says): forget every
+   * principal's set at once. A load under way stays in the old map and is dropped with it.
+   */
   invalidate(): void {
     this.#sets = new Map();
   }
@@ -82,7 +86,7 @@ export class Authorizer {
   #policySet(principal: Principal): Promise<Loaded> {
     const id = principal.type === 'assumed-role' ? principal.roleId : principal.type === 'federated-user' ? principal.iamUserId : principal.userId;
     const hit = this.#sets.get(id);
-    if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.set;
+    if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs()) return hit.set;
     const set = this.#load(principal.type === 'assumed-role' ? 'role' : 'user', id);
     if (this.#sets.size >= 10_000) this.#sets = new Map();
     this.#sets.set(id, { at: this.#clock(), set });

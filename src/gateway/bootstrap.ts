@@ -3,6 +3,11 @@
  * user with one access key and AdministratorAccess, the AWS-managed policies, and the
  * credentials file. Each step is skipped when its result
  * already exists, so a second start reuses everything and a start cut short resumes.
+ *
+ * With a shared PostgreSQL store several nodes may run this at the same moment against one
+ * empty database: every step that picks an identity (the account, the administrator's key)
+ * claims it with compareAndSetMeta, and a node that loses takes the winner's and undoes its own,
+ * so all nodes end up with one account and one administrator key.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -11,9 +16,11 @@ import type { Config } from '../config/schema.js';
 import { newAccessKeyId, newAccountId, newPolicyId, newSecretAccessKey, newUserId } from '../core/ids.js';
 import { ADMINISTRATOR_ACCESS_ARN, AWS_MANAGED_POLICIES } from '../iam/awsManaged.js';
 import { Sealer } from '../store/seal.js';
+import { PostgresStore } from '../store/postgres/postgresStore.js';
 import { SqliteStore } from '../store/sqlite/sqliteStore.js';
-import type { Store } from '../store/types.js';
+import { AlreadyExistsError, type Store } from '../store/types.js';
 import { selfSignedCertificate } from '../tls/selfSigned.js';
+import { newIdentityKeyPem } from './identity.js';
 import { writeFileAtomic } from './files.js';
 import type { Logger } from './log.js';
 
@@ -64,6 +71,15 @@ function masterKeys(dataDir: string, env: Readonly<Record<string, string | undef
   return [decodeKey(readFileSync(file, 'utf8'), file)];
 }
 
+/** The master keys a data dir already has (never makes one): for commands other than `serve`. */
+export function existingSealer(dataDir: string, env: Readonly<Record<string, string | undefined>>): Sealer {
+  const fromEnv = env['PORTCULLIS_MASTER_KEY'];
+  if (fromEnv) return new Sealer(fromEnv.split(',').map((k) => decodeKey(k, 'PORTCULLIS_MASTER_KEY')));
+  const file = layout(dataDir).masterKey;
+  if (!existsSync(file)) throw new Error(`no master key: set PORTCULLIS_MASTER_KEY or start from the data dir that has ${file}`);
+  return new Sealer([decodeKey(readFileSync(file, 'utf8'), file)]);
+}
+
 function ensureCertificates(dataDir: string, log: Logger): void {
   for (const [i, files] of bootstrapCertificateFiles(dataDir).entries()) {
     if (existsSync(files.cert) && existsSync(files.key)) continue;
@@ -82,9 +98,46 @@ export function writeCertificateBundle(dataDir: string): void {
   if (!existsSync(bundle) || readFileSync(bundle, 'utf8') !== pems) writeFileAtomic(bundle, pems, 0o644);
 }
 
-export function openStore(config: Config, sealer: Sealer): Store {
+/** `sqlite:PATH`, or `postgres://…` (every node of a fleet names the same database). */
+export async function openStore(config: Config, sealer: Sealer): Promise<Store> {
   if (config.store.startsWith('sqlite:')) return new SqliteStore(config.store.slice('sqlite:'.length), sealer);
-  throw new Error('the PostgreSQL store is not available yet; use sqlite:PATH');
+  return PostgresStore.open(config.store, sealer, { max: config.database.poolSize });
+}
+
+/** Ignores AlreadyExistsError: another node made the same thing first. */
+async function unlessExists(make: Promise<unknown>): Promise<void> {
+  try {
+    await make;
+  } catch (e) {
+    if (!(e instanceof AlreadyExistsError)) throw e;
+  }
+}
+
+/** The value of `key`, set to `make()` unless some node set it first. */
+async function claimMeta(store: Store, key: string, make: () => string): Promise<{ value: string; mine: boolean }> {
+  const existing = await store.getMeta(key);
+  if (existing !== undefined) return { value: existing, mine: false };
+  const value = make();
+  if (await store.compareAndSetMeta(key, undefined, value)) return { value, mine: true };
+  return { value: (await store.getMeta(key))!, mine: false };
+}
+
+const IDENTITY_META = 'identity.key';
+
+/**
+ * The key that signs callers' identities for upstream services is the same on every node of a
+ * fleet (an upstream trusts one public key, whichever node forwards): kept sealed in the store,
+ * claimed by the first node (with the key its data dir already had, if any) and written to each
+ * node's DIR/identity.key.
+ */
+async function shareIdentityKey(store: Store, sealer: Sealer, dataDir: string, log: Logger): Promise<void> {
+  const file = join(dataDir, 'identity.key');
+  const local = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const { value } = await claimMeta(store, IDENTITY_META, () => sealer.seal(local ?? newIdentityKeyPem(), IDENTITY_META));
+  const shared = sealer.open(value, IDENTITY_META);
+  if (local === shared) return;
+  writeFileAtomic(file, shared);
+  if (local !== undefined) log.warn('replaced this data dir\'s identity key with the one the store holds for every node', { path: file });
 }
 
 export interface Bootstrapped {
@@ -101,30 +154,30 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
   const keys = masterKeys(dir, env, log);
   const sealer = new Sealer(keys);
   if (config.tls.certificates.length === 0) ensureCertificates(dir, log);
-  const store = openStore(config, sealer);
+  const store = await openStore(config, sealer);
   try {
-    let accountId = await store.getMeta('bootstrap.account');
-    if (accountId === undefined) {
-      accountId = newAccountId();
-      await store.setMeta('bootstrap.account', accountId);
-    }
+    const { value: accountId } = await claimMeta(store, 'bootstrap.account', newAccountId);
     if ((await store.getAccount(accountId)) === undefined) {
-      await store.createAccount({ accountId, name: 'portcullis', createdAt: Date.now() });
+      await unlessExists(store.createAccount({ accountId, name: 'portcullis', createdAt: Date.now() }));
       log.info('created account', { accountId });
     }
     if ((await store.getUser(accountId, ADMIN_USER)) === undefined) {
-      await store.createUser({ accountId, userName: ADMIN_USER, userId: newUserId(), path: '/', createdAt: Date.now() });
+      await unlessExists(store.createUser({ accountId, userName: ADMIN_USER, userId: newUserId(), path: '/', createdAt: Date.now() }));
     }
     let accessKeyId = await store.getMeta('bootstrap.adminKey');
     if (accessKeyId === undefined) {
-      accessKeyId = newAccessKeyId(accountId);
-      await store.createAccessKey({ accessKeyId, accountId, userName: ADMIN_USER, status: 'Active', createdAt: Date.now(), secretAccessKey: newSecretAccessKey() });
-      await store.setMeta('bootstrap.adminKey', accessKeyId);
-      log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });
+      // The key exists before it is named, so no node ever reads a name without its key; a
+      // node that loses the claim deletes the key it made.
+      const candidate = newAccessKeyId(accountId);
+      await store.createAccessKey({ accessKeyId: candidate, accountId, userName: ADMIN_USER, status: 'Active', createdAt: Date.now(), secretAccessKey: newSecretAccessKey() });
+      const claimed = await claimMeta(store, 'bootstrap.adminKey', () => candidate);
+      accessKeyId = claimed.value;
+      if (claimed.value === candidate) log.info('created administrator access key', { user: ADMIN_USER, accessKeyId });
+      else await store.deleteAccessKey(candidate);
     }
     for (const m of AWS_MANAGED_POLICIES) {
       if ((await store.getManagedPolicy(m.arn)) === undefined) {
-        await store.createManagedPolicy({ accountId: 'aws', policyName: m.name, policyId: newPolicyId(), path: '/', arn: m.arn, description: m.description, createdAt: Date.now() }, m.document);
+        await unlessExists(store.createManagedPolicy({ accountId: 'aws', policyName: m.name, policyId: newPolicyId(), path: '/', arn: m.arn, description: m.description, createdAt: Date.now() }, m.document));
       }
     }
     if ((await store.getMeta('bootstrap.adminPolicy')) === undefined) {
@@ -141,6 +194,7 @@ export async function bootstrap(config: Config, env: Readonly<Record<string, str
       throw new Error(`the master key does not open this data dir's secrets (${(e as Error).message}); start with the key it was created with`);
     }
     if (key === undefined) throw new Error(`the administrator key ${accessKeyId} is missing from the store`);
+    await shareIdentityKey(store, sealer, dir, log);
     const credentials = layout(dir).credentials;
     if (!existsSync(credentials)) {
       writeFileAtomic(credentials, `[${CREDENTIALS_PROFILE}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);

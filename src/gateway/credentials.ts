@@ -2,6 +2,10 @@
  * The credential lookup the verifier calls. Answers from memory for up to `ttlMs` (one second
  * by default: SPEC §5 wants a deactivated key refused everywhere within a second), and shares
  * one store round trip among concurrent requests for the same key.
+ *
+ * `ttlMs` may be a function: with a live change feed from the store (PostgreSQL LISTEN/NOTIFY)
+ * entries can live longer, since a change anywhere reaches `invalidate`/`clear` at once; when
+ * the feed is down it answers the short lifetime again.
  */
 import type { Clock } from '../core/clock.js';
 import { Lru } from '../core/lru.js';
@@ -20,25 +24,37 @@ interface Entry {
 export class CredentialCache {
   readonly #store: Store;
   readonly #clock: Clock;
-  readonly #ttlMs: number;
+  readonly #ttlMs: () => number;
   readonly #max: number;
+  /** Bumped by every invalidation: a lookup that began before one is not remembered. */
+  #generation = 0;
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Result>>();
   readonly #tokenKeys: () => readonly TokenKey[];
   readonly #tokens = new Lru<string, { token: string; expiresAt: number; found: Result }>(10_000);
 
   /** `tokenKeys`: the keys that may open session tokens now (they rotate). */
-  constructor(store: Store, opts: { clock: Clock; tokenKeys: () => readonly TokenKey[]; ttlMs?: number; max?: number }) {
+  constructor(store: Store, opts: { clock: Clock; tokenKeys: () => readonly TokenKey[]; ttlMs?: number | (() => number); max?: number }) {
     this.#store = store;
     this.#clock = opts.clock;
     this.#tokenKeys = opts.tokenKeys;
-    this.#ttlMs = opts.ttlMs ?? 1000;
+    const ttl = opts.ttlMs ?? 1000;
+    this.#ttlMs = typeof ttl === 'number' ? () => ttl : ttl;
     this.#max = opts.max ?? 10_000;
   }
 
-  /** Forget one key at once (after this node changed it). */
+  /** Forget one key at once (after this node, or another, changed it). */
   invalidate(accessKeyId: string): void {
+    this.#generation++;
     this.#entries.delete(accessKeyId);
+    this.#inflight.delete(accessKeyId);
+  }
+
+  /** Forget every key (a user was deleted, or changes may have been missed). */
+  clear(): void {
+    this.#generation++;
+    this.#entries.clear();
+    this.#inflight.clear();
   }
 
   readonly lookup = (accessKeyId: string, sessionToken: string | undefined): Result | Promise<Result> => {
@@ -46,10 +62,13 @@ export class CredentialCache {
     // A temporary key without its token is as good as unknown (AWS answers the same).
     if (accessKeyId.startsWith('ASIA')) return { status: 'unknown' };
     const hit = this.#entries.get(accessKeyId);
-    if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs) return hit.result;
+    if (hit !== undefined && this.#clock() - hit.at < this.#ttlMs()) return hit.result;
     let pending = this.#inflight.get(accessKeyId);
     if (pending === undefined) {
-      pending = this.#fetch(accessKeyId).finally(() => this.#inflight.delete(accessKeyId));
+      const p: Promise<Result> = this.#fetch(accessKeyId).finally(() => {
+        if (this.#inflight.get(accessKeyId) === p) this.#inflight.delete(accessKeyId);
+      });
+      pending = p;
       this.#inflight.set(accessKeyId, pending);
     }
     return pending;
@@ -72,7 +91,10 @@ export class CredentialCache {
   }
 
   async #fetch(accessKeyId: string): Promise<Result> {
+    const generation = this.#generation;
     const result = await this.#resolve(accessKeyId);
+    // INVARIANT: an answer read before a change was announced is never remembered after it.
+    if (generation !== this.#generation) return result;
     if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(accessKeyId, { at: this.#clock(), result });
     return result;

@@ -24,6 +24,11 @@ function payload(method: string, path: string, values: readonly string[]): Buffe
   return Buffer.from(`portcullis-identity-v1\n${method}\n${path}\n${values.map((v) => `${v}\n`).join('')}`, 'utf8');
 }
 
+/** A new Ed25519 private key, PKCS#8 PEM. */
+export function newIdentityKeyPem(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
 export class IdentitySigner {
   readonly #key: KeyObject;
   readonly publicKeyPem: string;
@@ -35,10 +40,7 @@ export class IdentitySigner {
 
   /** The key in `path`, made (0600) on first use. */
   static fromFile(path: string): IdentitySigner {
-    if (!existsSync(path)) {
-      const { privateKey } = generateKeyPairSync('ed25519');
-      writeFileAtomic(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-    }
+    if (!existsSync(path)) writeFileAtomic(path, newIdentityKeyPem());
     return new IdentitySigner(createPrivateKey(readFileSync(path, 'utf8')));
   }
 

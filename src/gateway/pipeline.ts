@@ -28,8 +28,8 @@ import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { decoderStream } from '../sigv4/stream.js';
 import type { Readable } from 'node:stream';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
-import type { Store } from '../store/types.js';
-import type { AuditLog } from './audit.js';
+import type { Store, StoreChange } from '../store/types.js';
+import type { AuditTrail } from './audit.js';
 import { accessDenied, decodedAuthorizationMessage, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
 import { requestContext } from './requestContext.js';
@@ -57,6 +57,8 @@ export interface PipelineDeps {
   readonly store: Store;
   readonly credentials: CredentialCache;
   readonly authorizer: Authorizer;
+  /** Tells this process's siblings (other workers) what this request changed; the store's own feed tells other nodes. */
+  readonly announce?: ((change: StoreChange) => void) | undefined;
   /** The key that seals the session tokens STS hands out now, and all that may open them. */
   readonly tokenKey: () => TokenKey;
   readonly tokenKeys: () => readonly TokenKey[];
@@ -67,7 +69,7 @@ export interface PipelineDeps {
   /** OpenID Connect issuers' keys, for AssumeRoleWithWebIdentity. */
   readonly jwks: (issuer: string, fresh?: boolean) => Promise<Jwks | undefined>;
   readonly lastUsed: LastUsedTracker;
-  readonly audit: AuditLog;
+  readonly audit: AuditTrail;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly clock: Clock;
@@ -400,8 +402,14 @@ export class Pipeline {
       principal,
       store: this.#d.store,
       now: this.#d.clock,
-      keyChanged: (id) => this.#d.credentials.invalidate(id),
-      policiesChanged: () => this.#d.authorizer.invalidate(),
+      keyChanged: (id) => {
+        this.#d.credentials.invalidate(id);
+        this.#d.announce?.({ kind: 'key', accessKeyId: id });
+      },
+      policiesChanged: () => {
+        this.#d.authorizer.invalidate();
+        this.#d.announce?.({ kind: 'policies' });
+      },
       sealToken: (claims) => sealToken(claims, this.#d.tokenKey()),
       openMessage: (encoded) => openMessage(encoded, this.#d.tokenKeys()),
       authorize: async (action, resource, resourcePolicy) => void (await authorize(action, resource, resourcePolicy)),

@@ -11,11 +11,12 @@ import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
-import type { Store } from '../store/types.js';
+import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, type AuditTrail, ForwardedAudit } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
+import { applyChange, cacheLifetime } from './changes.js';
 import { CredentialCache } from './credentials.js';
 import { IdentitySigner } from './identity.js';
 import { JwksSource } from './jwks.js';
@@ -33,6 +34,18 @@ export interface StartOptions {
   readonly clock?: Clock;
   /** Reads the config again from its sources (file, environment, flags), for `reload`. */
   readonly reloadConfig?: () => Config;
+  /** When this process is one of several workers (`--workers N`) serving one listener. */
+  readonly worker?: WorkerRole | undefined;
+}
+
+export interface WorkerRole {
+  /** 1..count */
+  readonly id: number;
+  readonly count: number;
+  /** Sends a change this process made to its siblings (through the cluster primary). */
+  readonly announce: (change: StoreChange) => void;
+  /** Hands a batch of audit lines to the primary, which writes the one audit file. */
+  readonly forwardAudit: (lines: string) => Promise<void>;
 }
 
 export class Gateway {
@@ -42,12 +55,15 @@ export class Gateway {
   readonly accountId: string;
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #audit: AuditLog;
+  readonly #audit: AuditTrail;
   readonly #lastUsed: LastUsedTracker;
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
   readonly #upstreams: Map<string, Upstream>;
   readonly #reloadConfig: (() => Config) | undefined;
+  readonly #credentials: CredentialCache;
+  readonly #authorizer: Authorizer;
+  #changes: ChangeWatch | undefined;
   #stopping = false;
   #reloadTimer: NodeJS.Timeout | undefined;
 
@@ -59,16 +75,33 @@ export class Gateway {
     this.accountId = accountId;
     this.#log = log;
     this.metrics = new Metrics();
-    this.#audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
+    const worker = opts.worker;
+    // One writer per audit file: a worker among several hands its lines to the primary.
+    this.#audit = worker !== undefined && worker.count > 1
+      ? new ForwardedAudit(worker.forwardAudit)
+      : new AuditLog(layout(config.dataDir).auditDir, config.audit);
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
     this.#reloadConfig = opts.reloadConfig;
-    const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all() });
+    const ttl = cacheLifetime(() => this.#changes);
+    const credentials = new CredentialCache(store, { clock, tokenKeys: () => tokenKeys.all(), ttlMs: ttl });
+    const authorizer = new Authorizer(store, clock, ttl);
+    this.#credentials = credentials;
+    this.#authorizer = authorizer;
+    // Changes made on other nodes reach this one through the store's feed (PostgreSQL). The feed
+    // says `all` whenever it comes up or goes down: the moment to tell the operator.
+    this.#changes = store.watchChanges?.((change) => {
+      this.applyChange(change);
+      if (change.kind !== 'all') return;
+      if (this.#changes?.live === true) log.info('change feed live: caches follow changes from every node');
+      else log.warn('change feed lost: caches keep entries at most 1 s until it is back');
+    });
     const pipeline = new Pipeline({
       store,
       credentials,
-      authorizer: new Authorizer(store, clock),
+      authorizer,
+      announce: worker?.announce,
       tokenKey: () => tokenKeys.current(),
       tokenKeys: () => tokenKeys.all(),
       upstreams: this.#upstreams,
@@ -143,6 +176,11 @@ export class Gateway {
     });
     gateway.#watchCertificates();
     return gateway;
+  }
+
+  /** A change made elsewhere (another node, a sibling worker): drop what it makes stale. */
+  applyChange(change: StoreChange): void {
+    applyChange(change, this.#credentials, this.#authorizer);
   }
 
   get url(): string {
@@ -249,6 +287,7 @@ export class Gateway {
     clearInterval(sweep);
     clearTimeout(force);
     this.#tokenKeys.stop();
+    await this.#changes?.close();
     for (const u of this.#upstreams.values()) u.close();
     await this.#lastUsed.stop();
     await this.#audit.close();

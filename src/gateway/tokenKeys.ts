@@ -6,6 +6,10 @@
  *
  * A key seals new tokens from `activeAt` until the next key is active, and opens tokens until
  * `retireAt`, past the longest session a key can have sealed. Then it is dropped.
+ *
+ * Nodes that share a store (PostgreSQL) share the keys (SPEC §5): a node adds a key only with
+ * compareAndSetMeta over the list it read, so when two nodes rotate at once one wins and the
+ * other adopts the winner's list, and no node ever seals with a key the others lack.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -82,8 +86,18 @@ export class TokenKeyRing {
   }
 
   async refresh(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const sealed = await this.#store.getMeta(META_KEY);
+      if (await this.#refreshFrom(sealed)) return;
+      // Another node changed the list between our read and our write: read theirs.
+      if (attempt >= 10) throw new Error('session token keys keep changing under this node; not rotating now');
+    }
+  }
+
+  /** False when the list in the store is no longer `sealed`. */
+  async #refreshFrom(sealed: string | undefined): Promise<boolean> {
     const now = this.#clock();
-    let keys = await this.#read();
+    let keys = this.#decode(sealed);
     const newest = keys.reduce((m, k) => Math.max(m, k.activeAt), -Infinity);
     // The first key is usable at once (no other node can have sealed anything yet); later keys
     // are announced ahead of their use.
@@ -93,14 +107,15 @@ export class TokenKeyRing {
       // The key before the new one stops sealing at activeAt, and opens its tokens until they end.
       keys = keys.map((k, i) => (i === keys.length - 2 ? { ...k, retireAt: activeAt + this.#longestSessionMs } : k));
       keys = keys.filter((k) => k.retireAt > now);
-      await this.#store.setMeta(META_KEY, this.#sealer.seal(JSON.stringify(keys.map((k) => ({ ...k, retireAt: Number.isFinite(k.retireAt) ? k.retireAt : null }))), META_KEY));
+      const next = this.#sealer.seal(JSON.stringify(keys.map((k) => ({ ...k, retireAt: Number.isFinite(k.retireAt) ? k.retireAt : null }))), META_KEY);
+      if (!(await this.#store.compareAndSetMeta(META_KEY, sealed, next))) return false;
     }
     this.#keys = keys.filter((k) => k.retireAt > now);
     this.#open = this.#keys.map((k) => ({ id: k.id, key: Buffer.from(k.key, 'base64') }));
+    return true;
   }
 
-  async #read(): Promise<StoredKey[]> {
-    const sealed = await this.#store.getMeta(META_KEY);
+  #decode(sealed: string | undefined): StoredKey[] {
     if (sealed === undefined) return [];
     const list = JSON.parse(this.#sealer.open(sealed, META_KEY)) as Array<Omit<StoredKey, 'retireAt'> & { retireAt: number | null }>;
     return list.map((k) => ({ ...k, retireAt: k.retireAt ?? Infinity }));

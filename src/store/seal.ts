@@ -41,6 +41,17 @@ export class Sealer {
     return `${PREFIX}.${this.#current}.${iv.toString('base64url')}.${ct.toString('base64url')}`;
   }
 
+  /** The id of the master key that sealed `sealed`, or undefined when it is not a sealed value. */
+  static keyIdOf(sealed: string): string | undefined {
+    const parts = sealed.split('.');
+    return parts.length === 4 && parts[0] === PREFIX ? parts[1] : undefined;
+  }
+
+  /** Opens `sealed` and seals it again under the current key (master key rotation). */
+  reseal(sealed: string, context: string): string {
+    return this.seal(this.open(sealed, context), context);
+  }
+
   open(sealed: string, context: string): string {
     const parts = sealed.split('.');
     if (parts.length !== 4 || parts[0] !== PREFIX) throw new Error('sealed value has an unknown format');

@@ -55,6 +55,25 @@ export interface Store extends IamStore, IamEntityStore, OidcProviderStore {
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /**
+   * Sets `key` to `value` only if it holds `expected` now (`undefined`: only if absent), atomically
+   * against every other writer, other nodes included. True when it did.
+   */
+  compareAndSetMeta(key: string, expected: string | undefined, value: string): Promise<boolean>;
+
+  /**
+   * Seals every secret again under the sealer's current master key (after a rotation, so the old
+   * key can be dropped): access-key secrets, and meta values that are sealed (a sealed meta value
+   * is always sealed with its own key as context). Returns how many values it re-sealed.
+   */
+  resealSecrets(): Promise<number>;
+
+  /**
+   * Tells `onChange` about changes made by any node (PostgreSQL LISTEN/NOTIFY), for caches to
+   * drop what they hold. Undefined for a store with no such feed (SQLite): callers then rely on
+   * short cache lifetimes alone.
+   */
+  watchChanges?(onChange: (change: StoreChange) => void): ChangeWatch;
 
   createAccount(account: Account): Promise<void>;
   getAccount(accountId: string): Promise<Account | undefined>;
@@ -71,6 +90,22 @@ export interface Store extends IamStore, IamEntityStore, OidcProviderStore {
   setAccessKeyStatus(accessKeyId: string, status: AccessKeyStatus): Promise<void>;
   /** Many uses at once; each key keeps its latest. */
   recordLastUsed(uses: ReadonlyMap<string, LastUse>): Promise<void>;
+}
+
+/**
+ * What changed, never a secret. `all`: anything may have changed (the feed reconnected after
+ * missing notices), so forget everything.
+ */
+export type StoreChange =
+  | { readonly kind: 'key'; readonly accessKeyId: string }
+  | { readonly kind: 'user'; readonly userId: string }
+  | { readonly kind: 'policies' }
+  | { readonly kind: 'all' };
+
+export interface ChangeWatch {
+  /** True while notices arrive; while false, a cache must not trust an entry longer than its short TTL. */
+  readonly live: boolean;
+  close(): Promise<void>;
 }
 
 /** Thrown for a create that collides with an existing entity. */

@@ -379,3 +379,34 @@ describe('loadConfig: the result is deep-frozen', () => {
     assert.notEqual(a, b);
   });
 });
+
+describe('loadConfig: several nodes and several workers', () => {
+  it('--workers and PORTCULLIS_WORKERS set the number of processes; 0 (the default) means one per core', () => {
+    assert.equal(load().workers, 0);
+    assert.equal(load(['--workers', '4']).workers, 4);
+    assert.equal(load([], { PORTCULLIS_WORKERS: '3' }).workers, 3);
+    assert.equal(load(['--workers=2'], { PORTCULLIS_WORKERS: '3' }).workers, 2, 'the flag wins');
+    assert.equal(load(['--config', file({ workers: 5 })]).workers, 5);
+  });
+
+  it('refuses a number of workers that is not a small whole number', () => {
+    for (const w of ['-1', 'two', '1.5', '', '9999']) refused(() => load(['--workers', w]), 'workers');
+    refused(() => load(['--config', file({ workers: 257 })]), 'workers');
+    refused(() => load(['--config', file({ workers: 'many' })]), 'workers');
+  });
+
+  it('--database-url is --store for a postgres:// URL, never echoed back in an error', () => {
+    const url = 'postgres://app:s3cret@db.example:5432/portcullis';
+    assert.equal(load(['--database-url', url]).store, url);
+    assert.equal(load(['--database-url', url, '--store', url]).store, url);
+    for (const bad of [['--database-url', 'sqlite:/x.db'], ['--database-url', url, '--store', 'postgres://other/db']]) {
+      assert.throws(() => load(bad), (e: unknown) => e instanceof ConfigError && !e.message.includes('s3cret'));
+    }
+  });
+
+  it('database.poolSize defaults to 10 and takes 1..1000', () => {
+    assert.equal(load().database.poolSize, 10);
+    assert.equal(load(['--config', file({ database: { poolSize: 40 } })]).database.poolSize, 40);
+    for (const bad of [0, 1001, 2.5, '10']) refused(() => load(['--config', file({ database: { poolSize: bad } })]), 'database.poolSize');
+  });
+});

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, GetSessionTokenCommand } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import type { RunningGateway } from '../helpers/gateway.js';
 import { gatewayFleet } from '../helpers/fleet.js';
@@ -212,6 +212,38 @@ describe('restart', () => {
     }
   });
 
+  it('`portcullis reseal` moves every secret to the new key, after which the old one can be dropped; sessions survive', async () => {
+    const dir = newDir();
+    const oldKey = masterKeyB64();
+    const newKey = masterKeyB64();
+    const gw1 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: oldKey } });
+    const session = (await stsClient(gw1.url, gw1.caPem, gw1.admin).send(new GetSessionTokenCommand({ DurationSeconds: 900 }))).Credentials!;
+    const temp = { accessKeyId: session.AccessKeyId!, secretAccessKey: session.SecretAccessKey!, sessionToken: session.SessionToken! };
+    assert.equal(await stop(gw1), 0);
+
+    const run = (env: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const proc = spawn(process.execPath, [MAIN, 'reseal', '--data-dir', dir], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    const r = await run({ PORTCULLIS_MASTER_KEY: `${newKey},${oldKey}` });
+    assert.equal(r.code, 0, r.stderr);
+    // the administrator's secret, the session-token keys, the identity key
+    assert.match(r.stdout, /^resealed 3 secrets; every secret is now sealed under master key [0-9a-f]{12}\n$/);
+    assert.ok(!r.stdout.includes(newKey) && !r.stderr.includes(newKey) && !r.stdout.includes(oldKey), 'no master key in the output');
+
+    const gw2 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: newKey } });
+    try {
+      assert.match((await callerIdentity(gw2)).Arn!, /:user\/admin$/);
+      assert.match((await callerIdentity(gw2, temp)).Arn!, /:user\/admin$/, 'a session from before the rotation still works');
+    } finally {
+      assert.equal(await stop(gw2), 0);
+    }
+  });
+
   it('refuses to start with a master key that cannot open the stored secrets', async () => {
     const dir = newDir();
     const gw1 = await start({ dataDir: dir, env: { PORTCULLIS_MASTER_KEY: masterKeyB64() } });
@@ -328,6 +360,8 @@ describe('bad flags', () => {
     ['--listen nonsense', ['--listen', 'nonsense']],
     ['--listen 127.0.0.1:99999', ['--listen', '127.0.0.1:99999']],
     ['--store mysql://x', ['--store', 'mysql://x']],
+    ['--workers many', ['--workers', 'many']],
+    ['--database-url sqlite:x', ['--database-url', 'sqlite:x']],
     ['an unknown flag', ['--no-such-flag', 'x']],
     ['a flag without its value', ['--min-tls']],
   ] as const) {
@@ -342,6 +376,15 @@ describe('bad flags', () => {
       assert.ok(!existsSync(dir), 'the data dir is not created on a config error');
     });
   }
+
+  it('a PostgreSQL store that does not answer: exit 1, says why, never the password, and does not serve', async () => {
+    const r = await runToExit(['--data-dir', join(newDir(), 'd'), '--listen', '127.0.0.1:0', '--workers', '1', '--database-url', 'postgres://app:hunter2secret@127.0.0.1:1/portcullis']);
+    assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+    assert.match(r.stderr, /could not start/);
+    assert.match(r.stderr, /ECONNREFUSED/);
+    assert.ok(!r.stderr.includes('hunter2secret') && !r.stdout.includes('hunter2secret'), 'the password stays out of the output');
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
 
   it('the messages name the offending flag', async () => {
     const a = await runToExit(['--data-dir', join(newDir(), 'd'), '--min-tls', '1.1']);

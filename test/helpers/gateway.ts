@@ -15,6 +15,8 @@ export interface RunningGateway {
   readonly proc: ChildProcess;
   /** Everything the process wrote to stderr so far (its structured log). */
   stderr(): string;
+  /** Everything it wrote to stdout so far (the ready line). */
+  stdout(): string;
   /** The bootstrap administrator's key, read from DIR/credentials. */
   readonly admin: { accessKeyId: string; secretAccessKey: string };
   /** DIR/tls/cert.pem, the CA bundle clients use ('' with operator certificates). */
@@ -47,19 +49,21 @@ export function readCredentials(dataDir: string): { accessKeyId: string; secretA
 export async function startGateway(opts: StartGatewayOptions = {}): Promise<RunningGateway> {
   const dataDir = opts.dataDir ?? tempDir();
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/cli/main.js'), 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
-    env: { ...process.env, PORTCULLIS_MASTER_KEY: '', ...opts.env },
+    // One process unless a test asks for workers: most tests watch one process's behaviour
+    // (and the machine running them is small); test/gateway/workers.test.ts runs several.
+    env: { ...process.env, PORTCULLIS_MASTER_KEY: '', PORTCULLIS_WORKERS: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
+  let out = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`gateway did not become ready:\n${err}`));
     }, opts.timeoutMs ?? 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
+    proc.stdout!.on('data', () => {
       const m = /^portcullis listening on (https:\/\/\S+)$/m.exec(out);
       if (m) {
         clearTimeout(timer);
@@ -78,6 +82,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Runn
     dataDir,
     proc,
     stderr: () => err,
+    stdout: () => out,
     admin: readCredentials(dataDir),
     caPem: existsSync(join(dataDir, 'tls', 'cert.pem')) ? readFileSync(join(dataDir, 'tls', 'cert.pem'), 'utf8') : '',
     stop: async () => {

@@ -1,5 +1,6 @@
 /**
- * The embedded store's IAM side on a real SQLite file: migration 2 over a version-1 database,
+ * The store's IAM side, on a real SQLite file (and, from test/store/postgres/, on a real
+ * PostgreSQL database): migration 2 over a version-1 SQLite database,
  * users and keys with their quotas and conflicts, managed policies and their versions,
  * attachments, inline policies, permissions boundaries, what the authorizer reads, and that
  * quotas hold when requests race, in one process and across connections.
@@ -10,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, doc, openStoreAt, policy, race, rawCount, user, withUser } from '../helpers/storeFixtures.js';
+import {
+  ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, describeFor, doc, openBare, openStoreAt, policy, race, rawCount, type TestStore, user, withUser,
+} from '../helpers/storeFixtures.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import {
   AlreadyExistsError, DeleteConflictError, LimitExceededError, NoSuchEntityError, type AccessKeyWithSecret, type ManagedPolicy,
@@ -18,7 +21,7 @@ import {
 } from '../../src/store/types.js';
 
 const freshPath = databasePaths('iam');
-const openStore = (path = freshPath(), sealer?: Sealer): Promise<SqliteStore> => openStoreAt(path, sealer);
+const openStore = (path = freshPath(), sealer?: Sealer): Promise<TestStore> => openStoreAt(path, sealer);
 
 function keyId(suffix: string): string {
   return ('AKIA' + suffix.toUpperCase() + 'Q'.repeat(16)).slice(0, 20);
@@ -31,7 +34,7 @@ function key(accessKeyId: string, userName: string, accountId = ACCOUNT): Omit<A
 /** A distinct, valid policy document. */
 const asOwner = (u: User): PolicyOwner => ({ type: 'user', id: u.userId });
 
-describe('IAM store: migration 2', () => {
+describeFor('sqlite', 'IAM store: migration 2', () => {
   it('upgrades a version-1 database: its users and keys survive and the new tables work', async () => {
     assert.equal(SQLITE_MIGRATIONS[0]?.version, 1);
     assert.ok(SQLITE_MIGRATIONS.some((m) => m.version === 2));
@@ -106,7 +109,7 @@ describe('IAM store: migration 2', () => {
 });
 
 describe('IAM store: users and access keys', () => {
-  let s: SqliteStore;
+  let s: TestStore;
   let path: string;
   before(async () => {
     path = freshPath();
@@ -146,7 +149,7 @@ describe('IAM store: users and access keys', () => {
     await s.createAccessKeyLimited(third, 2);
     assert.equal((await s.getAccessKey(third.accessKeyId))?.secretAccessKey, third.secretAccessKey, 'sealed and opened like any key');
     assert.deepEqual((await s.listAccessKeys(ACCOUNT, 'keyed')).map((k) => k.accessKeyId).sort(), [keyId('KEYED2'), keyId('KEYED3')]);
-    assert.equal(rawCount(path, 'SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.userId), 2);
+    assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.userId), 2);
   });
 
   it('createAccessKeyLimited: an unknown user is NoSuchEntityError, a taken key id AlreadyExistsError', async () => {
@@ -220,7 +223,7 @@ describe('IAM store: users and access keys', () => {
 });
 
 describe('IAM store: managed policies and versions', () => {
-  let s: SqliteStore;
+  let s: TestStore;
   let path: string;
   before(async () => {
     path = freshPath();
@@ -247,8 +250,8 @@ describe('IAM store: managed policies and versions', () => {
     }
     await assert.rejects(s.createManagedPolicy({ ...policy('Other'), arn: first.arn }, doc('x')), AlreadyExistsError, 'same ARN');
     await assert.rejects(s.createManagedPolicy({ ...policy('Other2'), policyId: first.policyId }, doc('x')), AlreadyExistsError, 'same id');
-    assert.equal(rawCount(path, 'SELECT COUNT(*) FROM managed_policies WHERE policy_name_lower IN (?, ?, ?)', 'unique', 'other', 'other2'), 1);
-    assert.equal(rawCount(path, 'SELECT COUNT(*) FROM policy_versions WHERE policy_id = ?', first.policyId), 1, 'no stray version from the refused creates');
+    assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM managed_policies WHERE policy_name_lower IN (?, ?, ?)', 'unique', 'other', 'other2'), 1);
+    assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM policy_versions WHERE policy_id = ?', first.policyId), 1, 'no stray version from the refused creates');
     assert.deepEqual((await s.listPolicyVersions(first.arn)).map((v) => v.document), [doc('u')]);
     // Another account, and AWS, may use the name.
     await s.createManagedPolicy(policy('Unique', OTHER_ACCOUNT), doc('o'));
@@ -256,7 +259,7 @@ describe('IAM store: managed policies and versions', () => {
   });
 
   it('listManagedPolicies: scope, onlyAttached, path prefix, ordered by name', async () => {
-    const local = new SqliteStore(freshPath(), new Sealer([randomBytes(32)]));
+    const local = await openBare(freshPath(), new Sealer([randomBytes(32)]));
     try {
       await local.createAccount({ accountId: ACCOUNT, name: 't', createdAt: 1 });
       await local.createAccount({ accountId: OTHER_ACCOUNT, name: 'o', createdAt: 1 });
@@ -388,7 +391,7 @@ describe('IAM store: managed policies and versions', () => {
     await s.deleteManagedPolicy(p.arn);
     assert.equal(await s.getManagedPolicy(p.arn), undefined);
     assert.deepEqual(await s.listPolicyVersions(p.arn), []);
-    assert.equal(rawCount(path, 'SELECT COUNT(*) FROM policy_versions WHERE policy_id = ?', p.policyId), 0);
+    assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM policy_versions WHERE policy_id = ?', p.policyId), 0);
     await assert.rejects(s.deleteManagedPolicy(p.arn), NoSuchEntityError);
     // The name is free again.
     await s.createManagedPolicy(policy('doomed'), doc('again'));
@@ -396,7 +399,7 @@ describe('IAM store: managed policies and versions', () => {
 });
 
 describe('IAM store: attachments and inline policies', () => {
-  let s: SqliteStore;
+  let s: TestStore;
   before(async () => {
     s = await openStore();
   });
@@ -485,15 +488,15 @@ describe('IAM store: attachments and inline policies', () => {
 });
 
 /** A role or group with a given id, for attachments and inline policies to belong to. */
-async function withRole(s: SqliteStore, roleId: string): Promise<void> {
+async function withRole(s: TestStore, roleId: string): Promise<void> {
   await s.createRole({ accountId: ACCOUNT, roleName: `role-${roleId}`, roleId, path: '/', assumeRolePolicyDocument: '{}', description: '', maxSessionDuration: 3600, createdAt: 1 });
 }
-async function withGroup(s: SqliteStore, groupId: string): Promise<void> {
+async function withGroup(s: TestStore, groupId: string): Promise<void> {
   await s.createGroup({ accountId: ACCOUNT, groupName: `group-${groupId}`, groupId, path: '/', createdAt: 1 });
 }
 
 describe('IAM store: principalPolicies', () => {
-  let s: SqliteStore;
+  let s: TestStore;
   before(async () => {
     s = await openStore();
   });
@@ -605,7 +608,7 @@ describe('IAM store: quotas hold when requests race', () => {
     const attachments = await race(IAM_ATTEMPT, path, masterKey, 6, { op: 'attach', userId: u.userId, arns, limit: 5, attempts: 12 }, ['LimitExceededError']);
     assert.equal(attachments.filter((o) => o === 'LimitExceededError').length > 0, true);
 
-    const check = new SqliteStore(path, new Sealer([masterKey]));
+    const check = await openBare(path, new Sealer([masterKey]));
     try {
       assert.equal((await check.listAccessKeys(ACCOUNT, 'threaded')).length, 2);
       const ids = (await check.listPolicyVersions(p.arn)).map((v) => v.versionId);

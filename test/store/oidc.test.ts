@@ -1,5 +1,6 @@
 /**
- * The embedded store's OpenID Connect providers on a real SQLite file: migration 4 over a
+ * The store's OpenID Connect providers, on a real SQLite file (and, from test/store/postgres/, on
+ * a real PostgreSQL database): migration 4 over a
  * version-3 database, each method and its errors, URLs unique per account regardless of case,
  * list order, updates that change only what they name, and what survives a reopen.
  */
@@ -11,7 +12,7 @@ import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import { AlreadyExistsError, NoSuchEntityError, type OidcProvider } from '../../src/store/types.js';
-import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, schemaOf } from '../helpers/storeFixtures.js';
+import { ACCOUNT, OTHER_ACCOUNT, databaseAtVersion, databasePaths, describeFor, openBare, openStoreAt, rawCount, schemaOf, type TestStore } from '../helpers/storeFixtures.js';
 
 const freshPath = databasePaths('oidc');
 
@@ -31,25 +32,13 @@ function provider(hostPath: string, accountId = ACCOUNT, extra: Partial<OidcProv
   };
 }
 
-async function openStore(path = freshPath()): Promise<SqliteStore> {
-  const s = new SqliteStore(path, new Sealer([randomBytes(32)]));
-  await s.createAccount({ accountId: ACCOUNT, name: 'test', createdAt: 1 });
-  await s.createAccount({ accountId: OTHER_ACCOUNT, name: 'other', createdAt: 2 });
-  return s;
-}
-
-function rawCount(path: string, sql: string, ...params: unknown[]): number {
-  const raw = new Database(path, { readonly: true });
-  try {
-    return raw.prepare(sql).pluck().get(...params) as number;
-  } finally {
-    raw.close();
-  }
+function openStore(path = freshPath()): Promise<TestStore> {
+  return openStoreAt(path);
 }
 
 // ---------------------------------------------------------------- migration
 
-describe('OIDC store: migration 4', () => {
+describeFor('sqlite', 'OIDC store: migration 4', () => {
   it('upgrades a version-3 database: its rows survive and providers work', async () => {
     assert.deepEqual(SQLITE_MIGRATIONS.map((m) => m.version).slice(0, 4), [1, 2, 3, 4]);
     const path = freshPath();
@@ -114,7 +103,7 @@ describe('OIDC store: migration 4', () => {
     } finally {
       await again.close();
     }
-    assert.equal(rawCount(fresh, 'SELECT COUNT(*) FROM schema_migrations WHERE version = 4'), 1);
+    assert.equal(await rawCount(fresh, 'SELECT COUNT(*) FROM schema_migrations WHERE version = 4'), 1);
   });
 
   it('the schema itself refuses unknown accounts and lists that are not JSON arrays', async () => {
@@ -190,7 +179,7 @@ describe('OIDC store: providers', () => {
       // The same URL in another account is another provider.
       await s.createOidcProvider(provider('idp.example.com/x', OTHER_ACCOUNT));
       assert.deepEqual(await s.getOidcProvider(p.arn), p, 'the refused creates changed nothing');
-      assert.equal(rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 2);
+      assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 2);
     } finally {
       await s.close();
     }
@@ -201,7 +190,7 @@ describe('OIDC store: providers', () => {
     const s = await openStore(path);
     try {
       await assert.rejects(s.createOidcProvider(provider('x.example.com', '999999999999')), NoSuchEntityError);
-      assert.equal(rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 0);
+      assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 0);
     } finally {
       await s.close();
     }
@@ -253,7 +242,7 @@ describe('OIDC store: providers', () => {
       const missing = `arn:aws:iam::${ACCOUNT}:oidc-provider/missing.example.com`;
       await assert.rejects(s.updateOidcProvider(missing, { clientIds: ['x'] }), NoSuchEntityError);
       await assert.rejects(s.updateOidcProvider(missing, {}), NoSuchEntityError);
-      assert.equal(rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 2);
+      assert.equal(await rawCount(path, 'SELECT COUNT(*) FROM oidc_providers'), 2);
     } finally {
       await s.close();
     }
@@ -282,7 +271,7 @@ describe('OIDC store: providers', () => {
     await s.createOidcProvider(p);
     await s.updateOidcProvider(p.arn, { clientIds: ['z'] });
     await s.close();
-    const again = new SqliteStore(path, new Sealer([randomBytes(32)]));
+    const again = await openBare(path, new Sealer([randomBytes(32)]));
     try {
       assert.deepEqual(await again.listOidcProviders(ACCOUNT), [{ ...p, clientIds: ['z'] }]);
     } finally {

@@ -1,6 +1,7 @@
 /**
  * The embedded store on a real SQLite file: migrations, durability settings, CRUD, uniqueness,
- * secrets sealed at rest, last-use bookkeeping, file permissions.
+ * secrets sealed at rest, last-use bookkeeping, file permissions. The store basics (CRUD,
+ * uniqueness, last use) also run against PostgreSQL, from test/store/postgres/basics.test.ts.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import { Sealer } from '../../src/store/seal.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqliteStore.js';
 import { AlreadyExistsError, type AccessKeyWithSecret, type User } from '../../src/store/types.js';
-import { ACCOUNT, OTHER_ACCOUNT, databasePaths } from '../helpers/storeFixtures.js';
+import { ACCOUNT, OTHER_ACCOUNT, databasePaths, describeFor, openBare, type TestStore } from '../helpers/storeFixtures.js';
 
 const freshPath = databasePaths('sqlite');
 
@@ -41,7 +42,7 @@ function mode(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
-describe('SqliteStore: schema and file', () => {
+describeFor('sqlite', 'SqliteStore: schema and file', () => {
   it('applies migrations once; reopening does not re-run them and keeps the data', async () => {
     const path = freshPath();
     const sealer = new Sealer([randomBytes(32)]);
@@ -129,10 +130,12 @@ describe('SqliteStore: schema and file', () => {
   });
 });
 
-describe('SqliteStore: entities', () => {
-  let s: SqliteStore;
+// The store contract's basics: this part runs against PostgreSQL too (test/store/postgres/basics.test.ts).
+describe('store basics: meta, accounts, users, access keys, last use', () => {
+  let s: TestStore;
   before(async () => {
-    s = await withAccount(freshPath());
+    s = await openBare(freshPath());
+    await s.createAccount({ accountId: ACCOUNT, name: 'test', createdAt: 1 });
     await s.createAccount({ accountId: OTHER_ACCOUNT, name: 'other', createdAt: 2 });
   });
   after(async () => {
@@ -293,7 +296,7 @@ describe('SqliteStore: entities', () => {
   });
 });
 
-describe('SqliteStore: secrets at rest', () => {
+describeFor('sqlite', 'SqliteStore: secrets at rest', () => {
   it('the database and WAL bytes never contain a secret, open or closed', async () => {
     const path = freshPath();
     const s = await withAccount(path);

@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import type { Sealer } from '../seal.js';
+import { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError, type Group,
   type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
@@ -275,6 +275,36 @@ export class SqliteStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async compareAndSetMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    const { changes } = expected === undefined
+      ? this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value)
+      : this.#db.prepare('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected);
+    return changes === 1;
+  }
+
+  async resealSecrets(): Promise<number> {
+    const current = this.#sealer.currentKeyId;
+    return this.#write(() => {
+      let n = 0;
+      const keys = this.#db.prepare('SELECT access_key_id AS id, secret_sealed AS sealed FROM access_keys').all() as { id: string; sealed: string }[];
+      const putKey = this.#db.prepare('UPDATE access_keys SET secret_sealed = ? WHERE access_key_id = ?');
+      for (const k of keys) {
+        if (Sealer.keyIdOf(k.sealed) === current) continue;
+        putKey.run(this.#sealer.reseal(k.sealed, k.id), k.id);
+        n++;
+      }
+      const metas = this.#db.prepare("SELECT key, value FROM meta WHERE value LIKE 'pcs1.%'").all() as { key: string; value: string }[];
+      const putMeta = this.#db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+      for (const m of metas) {
+        const id = Sealer.keyIdOf(m.value);
+        if (id === undefined || id === current) continue;
+        putMeta.run(this.#sealer.reseal(m.value, m.key), m.key);
+        n++;
+      }
+      return n;
+    });
   }
 
   async createAccount(a: Account): Promise<void> {
