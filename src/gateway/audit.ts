@@ -29,6 +29,35 @@ export interface AuditEvent {
   readonly latencyMs: number;
 }
 
+/**
+ * Lines gathered and handed on together every FLUSH_MS (or at 64 KiB): one write for many
+ * requests instead of one each; a crash can lose at most that window.
+ */
+class LineBatch {
+  readonly #flushTo: (lines: string) => void;
+  #pending = '';
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(flushTo: (lines: string) => void) {
+    this.#flushTo = flushTo;
+  }
+
+  add(lines: string): void {
+    this.#pending += lines;
+    if (this.#pending.length >= 64 * 1024) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending === '') return;
+    const lines = this.#pending;
+    this.#pending = '';
+    this.#flushTo(lines);
+  }
+}
+
 /** Where the pipeline sends audit events: the file itself, or the process that writes it. */
 export interface AuditTrail {
   write(event: AuditEvent): void;
@@ -43,8 +72,7 @@ export class AuditLog implements AuditTrail {
   /** Written synchronously, one batch at a time: a rotation never races a pending write. */
   #fd: number;
   #size: number;
-  #pending = '';
-  #timer: NodeJS.Timeout | undefined;
+  readonly #batch = new LineBatch((lines) => this.#writeLines(lines));
 
   constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number }) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -64,27 +92,18 @@ export class AuditLog implements AuditTrail {
     return openSync(this.#file, 'a', 0o600);
   }
 
-  /**
-   * Queues one event. Lines are written together every FLUSH_MS (or at 64 KiB), one write
-   * for many requests instead of one each: a crash can lose at most that window.
-   */
+  /** Queues one event; see LineBatch. */
   write(event: AuditEvent): void {
     this.append(JSON.stringify(event) + '\n');
   }
 
   /** Whole lines as `write` makes them: a worker's forwarded batch. */
   append(lines: string): void {
-    this.#pending += lines;
-    if (this.#pending.length >= 64 * 1024) this.#flush();
-    else this.#timer ??= setTimeout(() => this.#flush(), FLUSH_MS);
+    this.#batch.add(lines);
   }
 
-  #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#pending === '') return;
-    let rest = this.#pending;
-    this.#pending = '';
+  #writeLines(lines: string): void {
+    let rest = lines;
     // Write what fits in the current file, rotate at a line boundary, go on with the rest.
     while (rest !== '') {
       let cut = rest.length;
@@ -124,7 +143,7 @@ export class AuditLog implements AuditTrail {
 
   /** Flushes and closes the file. */
   close(): Promise<void> {
-    this.#flush();
+    this.#batch.flush();
     closeSync(this.#fd);
     return Promise.resolve();
   }
@@ -132,33 +151,22 @@ export class AuditLog implements AuditTrail {
 
 /** A worker's audit trail: the same batching, then the batch goes to `send` (the primary). */
 export class ForwardedAudit implements AuditTrail {
-  readonly #send: (lines: string) => Promise<void>;
-  #pending = '';
-  #timer: NodeJS.Timeout | undefined;
+  readonly #batch: LineBatch;
   #last: Promise<void> = Promise.resolve();
 
   constructor(send: (lines: string) => Promise<void>) {
-    this.#send = send;
+    this.#batch = new LineBatch((lines) => {
+      this.#last = send(lines).catch(() => undefined); // a gone primary: nothing to write to
+    });
   }
 
   write(event: AuditEvent): void {
-    this.#pending += JSON.stringify(event) + '\n';
-    if (this.#pending.length >= 64 * 1024) this.#flush();
-    else this.#timer ??= setTimeout(() => this.#flush(), FLUSH_MS);
-  }
-
-  #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#pending === '') return;
-    const lines = this.#pending;
-    this.#pending = '';
-    this.#last = this.#send(lines).catch(() => undefined); // a gone primary: nothing to write to
+    this.#batch.add(JSON.stringify(event) + '\n');
   }
 
   /** Flushes, and resolves once the primary has the last batch. */
   async close(): Promise<void> {
-    this.#flush();
+    this.#batch.flush();
     await this.#last;
   }
 }
