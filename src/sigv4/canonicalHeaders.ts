@@ -95,35 +95,15 @@ export class HeaderMap implements Iterable<[string, string[]]> {
 
 const NEEDS_TRIM = /^\s|\s$|\s\s|[\t\r\n]/;
 
-function trimmed(value: string): string {
-  return value.trim().replace(/\s+/g, ' ');
-}
-
 /**
- * The value trimmed, with each run of white space made one space. One pass over the value
- * decides whether anything needs doing (nearly never): white space at either end, a run of it,
- * or a tab or line break. A non-ASCII code unit, which may be Unicode white space, leaves the
- * decision to NEEDS_TRIM.
+ * The value trimmed, with each run of white space made one space. Most values need nothing:
+ * the regex only asks whether they do (it runs faster than a loop over the characters).
  */
 export function canonicalHeaderValue(value: string): string {
   // Long opaque values (session tokens) hold no white space at all: four indexOf scans are far
-  // cheaper than a loop over them.
+  // cheaper than the regex over them.
   if (value.length > 64 && value.indexOf(' ') < 0 && value.indexOf('\t') < 0 && value.indexOf('\n') < 0 && value.indexOf('\r') < 0) return value;
-  let space = true; // white space at the start counts as a run
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x20 || c === 0x0b || c === 0x0c) {
-      if (space) return trimmed(value);
-      space = true;
-    } else if (c === 0x09 || c === 0x0a || c === 0x0d) {
-      return trimmed(value);
-    } else if (c >= 0x80) {
-      return NEEDS_TRIM.test(value) ? trimmed(value) : value;
-    } else {
-      space = false;
-    }
-  }
-  return space && value.length > 0 ? trimmed(value) : value;
+  return NEEDS_TRIM.test(value) ? value.trim().replace(/\s+/g, ' ') : value;
 }
 
 /**
