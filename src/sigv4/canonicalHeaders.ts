@@ -5,23 +5,22 @@
  */
 
 /**
- * Header fields by lower-case name, values in the order received. A field sent once (nearly
- * every field) is held as its string, and only a repeated one as a list: a request's map is
- * built on every call, and one array per field was most of its cost.
+ * Header fields by lower-case name, values in the order received. Held as the two parallel
+ * lists the wire gives (names, values) and searched in place: a request has a dozen fields and
+ * the verifier asks for a dozen, which a scan answers faster than building a hash map (measured;
+ * names of another length are rejected without reading them). The gateway caps the field count.
  */
 export class HeaderMap implements Iterable<[string, string[]]> {
-  readonly #fields = new Map<string, string | string[]>();
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
 
   /** From Node's `rawHeaders` layout: `[name, value, name, value, ...]`. */
   static fromRaw(raw: readonly string[]): HeaderMap {
     const map = new HeaderMap();
-    const fields = map.#fields;
-    // One hash lookup per field: set them all, and only when the count shows a repeated field
-    // (rare) build the map again the careful way.
-    for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i]!.toLowerCase(), raw[i + 1]!);
-    if (fields.size * 2 === (raw.length & ~1)) return map;
-    fields.clear();
-    for (let i = 0; i + 1 < raw.length; i += 2) map.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      map.#names.push(raw[i]!.toLowerCase());
+      map.#values.push(raw[i + 1]!);
+    }
     return map;
   }
 
@@ -31,65 +30,69 @@ export class HeaderMap implements Iterable<[string, string[]]> {
     for (const [name, value] of Object.entries(headers)) {
       if (value === undefined) continue;
       const key = name.toLowerCase();
-      if (typeof value === 'string') map.#add(key, value);
-      else for (const v of value) map.#add(key, v);
+      for (const v of typeof value === 'string' ? [value] : value) {
+        map.#names.push(key);
+        map.#values.push(v);
+      }
     }
     return map;
   }
 
-  #add(name: string, value: string): void {
-    const had = this.#fields.get(name);
-    if (had === undefined) this.#fields.set(name, value);
-    else if (typeof had === 'string') this.#fields.set(name, [had, value]);
-    else had.push(value);
-  }
-
-  /** The field names, lower case, in the order first received. */
+  /** The field names, lower case, each once, in the order first received. */
   names(): IterableIterator<string> {
-    return this.#fields.keys();
+    return new Set(this.#names).values();
   }
 
   has(name: string): boolean {
-    return this.#fields.has(name);
+    return this.#names.includes(name);
   }
 
   /** Every value of the field, or undefined when it is absent. */
   get(name: string): string[] | undefined {
-    const v = this.#fields.get(name);
-    return v === undefined ? undefined : typeof v === 'string' ? [v] : [...v];
+    const out: string[] = [];
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === name) out.push(this.#values[i]!);
+    return out.length === 0 ? undefined : out;
   }
 
   /** The first value of the field, or undefined. */
   first(name: string): string | undefined {
-    const v = this.#fields.get(name);
-    return typeof v === 'string' ? v : v?.[0];
+    const i = this.#names.indexOf(name);
+    return i < 0 ? undefined : this.#values[i];
   }
 
   /** How many times the field was sent. */
   count(name: string): number {
-    const v = this.#fields.get(name);
-    return v === undefined ? 0 : typeof v === 'string' ? 1 : v.length;
+    let n = 0;
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === name) n++;
+    return n;
   }
 
   /** The canonical value (trimmed, repeated values joined with `,`), or undefined when absent. */
   canonical(name: string): string | undefined {
-    const v = this.#fields.get(name);
-    if (v === undefined) return undefined;
-    return typeof v === 'string' ? canonicalHeaderValue(v) : v.map(canonicalHeaderValue).join(',');
+    const i = this.#names.indexOf(name);
+    if (i < 0) return undefined;
+    const next = this.#names.indexOf(name, i + 1);
+    return next < 0 ? canonicalHeaderValue(this.#values[i]!) : this.get(name)!.map(canonicalHeaderValue).join(',');
   }
 
   /** A copy with field `name` set to `values`, or removed when `values` is undefined. */
   with(name: string, values: string | readonly string[] | undefined): HeaderMap {
-    const copy = new HeaderMap();
-    for (const [k, v] of this.#fields) copy.#fields.set(k, typeof v === 'string' ? v : [...v]);
     const key = name.toLowerCase();
-    copy.#fields.delete(key);
-    if (values !== undefined) for (const v of typeof values === 'string' ? [values] : values) copy.#add(key, v);
+    const copy = new HeaderMap();
+    for (let i = 0; i < this.#names.length; i++) {
+      if (this.#names[i] === key) continue;
+      copy.#names.push(this.#names[i]!);
+      copy.#values.push(this.#values[i]!);
+    }
+    for (const v of values === undefined ? [] : typeof values === 'string' ? [values] : values) {
+      copy.#names.push(key);
+      copy.#values.push(v);
+    }
     return copy;
   }
 
   *[Symbol.iterator](): Iterator<[string, string[]]> {
-    for (const [k, v] of this.#fields) yield [k, typeof v === 'string' ? [v] : [...v]];
+    for (const name of this.names()) yield [name, this.get(name)!];
   }
 }
 
