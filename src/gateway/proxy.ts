@@ -1,12 +1,12 @@
 /**
- * Forwarding to an upstream service: a keep-alive pool per service, the caller's credentials and
- * hop-by-hop headers removed, the verified identity added, the response streamed back. Upstream
- * failures become 502/504 in the service's error shape; a dead upstream never hangs a caller.
+ * Forwarding to an upstream service: a keep-alive pool per service (undici), the caller's
+ * credentials and hop-by-hop headers removed, the verified identity added, the response streamed
+ * back with backpressure. Upstream failures become 502/504 in the service's error shape; a dead
+ * upstream never hangs a caller.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { type Dispatcher, errors as undiciErrors, Pool } from 'undici';
 import type { UpstreamService } from '../config/schema.js';
 import { PortcullisError } from '../core/errors.js';
 import { parseArn } from '../iam/arn.js';
@@ -17,6 +17,8 @@ import { ServiceRoutes } from './routes.js';
 const DROP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization',
   'host', 'content-length', 'authorization', 'x-amz-security-token',
+  // The gateway answered any 100-continue itself; the upstream gets the body straight away.
+  'expect',
 ]);
 
 function forwardable(raw: readonly string[]): Record<string, string[]> {
@@ -41,7 +43,7 @@ export class Upstream {
   readonly routes: ServiceRoutes;
   readonly #policies: ReadonlyArray<{ readonly matches: (arn: string) => boolean; readonly text: string }>;
   readonly #url: URL;
-  readonly #agent: HttpAgent | HttpsAgent;
+  readonly #pool: Pool;
 
   /** `previous`: the same service before a reload; its connection pool is kept when the upstream did not move. */
   constructor(service: UpstreamService, previous?: Upstream) {
@@ -49,12 +51,16 @@ export class Upstream {
     this.routes = new ServiceRoutes(service);
     this.#policies = service.resourcePolicies.map((p) => ({ matches: compileArnTokens(tokenize(p.resource, false, true), false, true), text: p.policy }));
     this.#url = new URL(service.upstream);
-    if (previous !== undefined && previous.service.upstream === service.upstream) {
-      this.#agent = previous.#agent;
-    } else {
-      const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
-      this.#agent = this.#url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
-    }
+    this.#pool = previous !== undefined && previous.service.upstream === service.upstream && previous.service.timeoutMs === service.timeoutMs
+      ? previous.#pool
+      : new Pool(this.#url.origin, {
+        connections: 256,
+        keepAliveTimeout: 4_000,
+        // No answer (or no next piece of it) within the service's timeout is a 504.
+        headersTimeout: service.timeoutMs,
+        bodyTimeout: service.timeoutMs,
+        connectTimeout: Math.min(service.timeoutMs, 10_000),
+      });
   }
 
   /** Every configured resource policy whose pattern covers `resource`: together, the resource's policy. */
@@ -66,7 +72,7 @@ export class Upstream {
 
   /** Does `next` keep using this one's connection pool? */
   sharesPool(next: Upstream): boolean {
-    return next.#agent === this.#agent;
+    return next.#pool === this.#pool;
   }
 
   /**
@@ -84,72 +90,58 @@ export class Upstream {
     length?: number,
   ): Promise<number> {
     const base = this.#url.pathname.replace(/\/$/, '');
-    const send = this.#url.protocol === 'https:' ? httpsRequest : httpRequest;
     const size = Buffer.isBuffer(body) ? body.length : length;
-    return new Promise<number>((resolve, reject) => {
-      let answered = false;
-      let bodyError: unknown;
-      const out = send(
-        {
-          agent: this.#agent,
-          protocol: this.#url.protocol,
-          hostname: this.#url.hostname,
-          port: this.#url.port,
-          method: req.method,
-          path: base + (req.url ?? '/'),
-          headers: {
-            ...forwardable(req.rawHeaders),
-            host: this.#url.host,
-            ...(size !== undefined ? { 'content-length': String(size) } : {}),
-            ...identity,
-            'x-amzn-requestid': requestId,
-          },
-          timeout: this.service.timeoutMs,
+    let status: number | undefined;
+    let bodyError: unknown;
+    if (!Buffer.isBuffer(body)) body.once('error', (e) => (bodyError = e));
+    return this.#pool.stream(
+      {
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        path: base + (req.url ?? '/'),
+        headers: {
+          ...forwardable(req.rawHeaders),
+          host: this.#url.host,
+          ...(size !== undefined ? { 'content-length': String(size) } : {}),
+          ...identity,
+          'x-amzn-requestid': requestId,
         },
-        (up) => {
-          answered = true;
-          const headers: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
-          if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
-          res.writeHead(up.statusCode ?? 502, { ...headers, 'x-amzn-requestid': requestId });
-          const status = up.statusCode ?? 502;
-          up.pipe(res);
-          up.once('end', () => resolve(status));
-          // The upstream broke off mid-response: the caller must see a broken response, not a short one.
-          up.once('error', () => {
-            res.destroy();
-            resolve(status);
-          });
-          up.once('aborted', () => {
-            res.destroy();
-            resolve(status);
-          });
-        },
-      );
-      out.on('timeout', () => out.destroy(new PortcullisError('GatewayTimeout', `The ${this.service.name} service did not answer within ${this.service.timeoutMs} ms.`)));
-      out.on('error', (e) => {
-        if (answered) return;
+        // Streamed with backpressure; a body that fails its check aborts the upstream request, so
+        // the upstream never sees the end of a body that was wrong.
+        body,
+      },
+      (up) => {
+        status = up.statusCode;
+        const headers: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
+        if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
+        res.writeHead(up.statusCode, { ...headers, 'x-amzn-requestid': requestId });
+        return res;
+      },
+    ).then(
+      () => status!,
+      (e: unknown) => {
+        // The upstream broke off mid-response: the caller must see a broken response, not a short one.
+        if (status !== undefined) {
+          res.destroy();
+          return status;
+        }
         // A body that failed its check (a bad chunk, a wrong hash) says so; the upstream saw an aborted request.
-        if (bodyError instanceof PortcullisError) return reject(bodyError);
-        reject(e instanceof PortcullisError ? e : new PortcullisError('BadGateway', `The ${this.service.name} service could not be reached.`));
-      });
-      if (Buffer.isBuffer(body)) out.end(body);
-      else {
-        // Streamed with backpressure; the upstream gets no end until the whole body has passed its checks.
-        pipeline(body, out).catch((e: unknown) => {
-          bodyError = e;
-          out.destroy(e instanceof Error ? e : new Error('body failed'));
-        });
-      }
-    });
+        if (bodyError instanceof PortcullisError) throw bodyError;
+        if (e instanceof PortcullisError) throw e;
+        if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError) {
+          throw new PortcullisError('GatewayTimeout', `The ${this.service.name} service did not answer within ${this.service.timeoutMs} ms.`);
+        }
+        throw new PortcullisError('BadGateway', `The ${this.service.name} service could not be reached.`);
+      },
+    );
   }
 
   close(): void {
-    this.#agent.destroy();
+    void this.#pool.destroy();
   }
 
-  /** Replaced by a reload: requests under way may take up to their timeout, then the pool goes. */
+  /** Replaced by a reload: requests under way finish, then the pool closes. */
   retire(): void {
-    setTimeout(() => this.#agent.destroy(), this.service.timeoutMs).unref();
+    void this.#pool.close();
   }
 }
