@@ -263,12 +263,10 @@ export class PostgresStore implements Store {
   async deleteUser(accountId: string, userName: string): Promise<void> {
     await this.#write(async (c) => {
       const u = await this.#requireUser(c, accountId, userName);
-      const owner: PolicyOwner = { type: 'user', id: u.user_id };
       if ((await count(c, 'SELECT COUNT(*) AS n FROM access_keys WHERE user_id = $1', [u.user_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must delete access keys first.');
       }
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'user', id: u.user_id });
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE user_id = $1', [u.user_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
       }
@@ -484,12 +482,10 @@ export class PostgresStore implements Store {
     await this.#write(async (c) => {
       const g = await this.#groupRow(c, accountId, groupName);
       if (g === undefined) throw new NoSuchEntityError(`The group with name ${groupName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'group', id: g.group_id };
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE group_id = $1', [g.group_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
       }
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'group', id: g.group_id });
       await c.query('DELETE FROM groups WHERE group_id = $1', [g.group_id]);
     });
   }
@@ -565,9 +561,7 @@ export class PostgresStore implements Store {
     await this.#write(async (c) => {
       const r = await this.#roleRow(c, accountId, roleName);
       if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'role', id: r.role_id };
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'role', id: r.role_id });
       await c.query('DELETE FROM roles WHERE role_id = $1', [r.role_id]); // and its tags, by trigger
     });
   }
@@ -777,6 +771,12 @@ export class PostgresStore implements Store {
 
   async #setDefault(q: Queryable, policyId: string, versionId: string): Promise<void> {
     await q.query('UPDATE managed_policies SET default_version_id = $1 WHERE policy_id = $2', [versionId, policyId]);
+  }
+
+  /** A user, group or role is deleted only once it has no inline and no attached policies, as in IAM. */
+  async #refuseIfOwnsPolicies(q: Queryable, owner: PolicyOwner): Promise<void> {
+    if ((await this.#inline(q, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+    if ((await this.#attachedCount(q, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
   }
 
   #attachedCount(q: Queryable, owner: PolicyOwner): Promise<number> {

@@ -221,12 +221,10 @@ export class SqliteStore implements Store {
   async deleteUser(accountId: string, userName: string): Promise<void> {
     this.#write(() => {
       const u = this.#requireUser(accountId, userName);
-      const owner: PolicyOwner = { type: 'user', id: u.user_id };
       if (this.#count('SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.user_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must delete access keys first.');
       }
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'user', id: u.user_id });
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', u.user_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
       }
@@ -453,12 +451,10 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const g = this.#groupRow(accountId, groupName);
       if (g === undefined) throw new NoSuchEntityError(`The group with name ${groupName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'group', id: g.group_id };
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ?', g.group_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
       }
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'group', id: g.group_id });
       this.#db.prepare('DELETE FROM groups WHERE group_id = ?').run(g.group_id);
     });
   }
@@ -542,9 +538,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const r = this.#roleRow(accountId, roleName);
       if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'role', id: r.role_id };
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'role', id: r.role_id });
       this.#db.prepare('DELETE FROM roles WHERE role_id = ?').run(r.role_id); // and its tags, by trigger
     });
   }
@@ -806,6 +800,12 @@ export class SqliteStore implements Store {
 
   #setDefault(policyId: string, versionId: string): void {
     this.#db.prepare('UPDATE managed_policies SET default_version_id = ? WHERE policy_id = ?').run(versionId, policyId);
+  }
+
+  /** A user, group or role is deleted only once it has no inline and no attached policies, as in IAM. */
+  #refuseIfOwnsPolicies(owner: PolicyOwner): void {
+    if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+    if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
   }
 
   #attachedCount(owner: PolicyOwner): number {
