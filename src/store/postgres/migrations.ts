@@ -8,6 +8,7 @@
  * - the columns that order lists are `COLLATE "C"` (byte order, as SQLite compares), so a list
  *   does not change order with the database's locale;
  * - triggers are functions; the policy default-version key is added after both tables exist.
+ * The two files share no SQL, on purpose (`../sqlite/migrations.ts` says why).
  */
 export const PG_MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {

@@ -10,49 +10,25 @@ import type pg from 'pg';
 import { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, type ChangeWatch,
-  type CreateExtras, DeleteConflictError, type Group, type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy,
+  type CreateExtras, DeleteConflictError, type Group, type InlinePolicy, type LastUse, type ManagedPolicy,
   NoSuchEntityError, type OidcProvider, type PolicyOwner, type PolicyOwnerType, type PolicyVersion, type PrincipalPolicies, type Role,
   type Store, type StoreChange, type Tag, type TaggedType, type User,
 } from '../types.js';
+import {
+  type AccountRow, attachmentQuota, checkInlinePoliciesSize, type DefaultVersionRow, ENTITY_TABLES, GROUP_COLUMNS, GROUPS_PER_USER,
+  type GroupRow, type InlineRow, JOIN_DEFAULT_VERSION, KEY_COLUMNS, type KeyRow, OIDC_COLUMNS, type OidcProviderRow, POLICY_COLUMNS,
+  POLICY_ORDER, type PolicyRow, quotaExceeded, ROLE_COLUMNS, type RoleRow, TAGS_PER_ENTITY, tagQuota, type TagRow, toAccount,
+  toDefaultVersion, toGroup, toInline, toKey, toOidcProvider, toPolicy, toRole, toTag, toUser, USER_COLUMNS, type UserRow,
+  VERSION_COLUMNS,
+} from '../rows.js';
 import { ChangeListener } from './changes.js';
 import { migrate } from './migrate.js';
 import { createPool, type PoolOptions, type Queryable, sqlState, transaction } from './pool.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
-interface KeyRow {
-  access_key_id: string;
-  account_id: string;
-  user_name: string;
-  status: AccessKeyStatus;
-  secret_sealed: string;
-  created_at: number;
-  last_used_at: number | null;
-  last_used_service: string | null;
-  last_used_region: string | null;
-}
+export { GROUPS_PER_USER } from '../rows.js';
 
-interface UserRow {
-  account_id: string;
-  user_name: string;
-  user_id: string;
-  path: string;
-  created_at: number;
-}
-
-interface PolicyRow {
-  policy_id: string;
-  account_id: string;
-  policy_name: string;
-  path: string;
-  arn: string;
-  description: string;
-  default_version_id: string;
-  next_version: number;
-  created_at: number;
-  updated_at: number;
-  attachment_count: number;
-}
-
+/** `is_default` (VERSION_COLUMNS) comes back a boolean, as PostgreSQL has the type. */
 interface VersionRow {
   version_id: string;
   document: string;
@@ -60,153 +36,8 @@ interface VersionRow {
   created_at: number;
 }
 
-interface InlineRow {
-  policy_name: string;
-  document: string;
-}
-
-interface DefaultVersionRow {
-  arn: string;
-  version_id: string;
-  document: string;
-}
-
-interface GroupRow {
-  account_id: string;
-  group_name: string;
-  group_id: string;
-  path: string;
-  created_at: number;
-}
-
-interface RoleRow {
-  account_id: string;
-  role_name: string;
-  role_id: string;
-  path: string;
-  assume_role_policy: string;
-  description: string;
-  max_session_duration: number;
-  created_at: number;
-}
-
-interface TagRow {
-  tag_key: string;
-  tag_value: string;
-}
-
-interface OidcProviderRow {
-  arn: string;
-  account_id: string;
-  url: string;
-  client_ids: string;
-  thumbprints: string;
-  created_at: number;
-}
-
-/** IAM's fixed quota of groups per user, for callers that do not pass their own. */
-export const GROUPS_PER_USER = 10;
-
-const ENTITY_TABLES: Readonly<Record<PolicyOwnerType | TaggedType, { readonly table: string; readonly id: string }>> = {
-  user: { table: 'users', id: 'user_id' },
-  group: { table: 'groups', id: 'group_id' },
-  role: { table: 'roles', id: 'role_id' },
-  policy: { table: 'managed_policies', id: 'policy_id' },
-};
-
-const USER_COLUMNS = 'account_id, user_name, user_id, path, created_at';
-const GROUP_COLUMNS = 'g.account_id, g.group_name, g.group_id, g.path, g.created_at';
-const ROLE_COLUMNS = 'account_id, role_name, role_id, path, assume_role_policy, description, max_session_duration, created_at';
-const KEY_COLUMNS = `k.access_key_id, u.account_id, u.user_name, k.status, k.secret_sealed, k.created_at,
-  k.last_used_at, k.last_used_service, k.last_used_region`;
-const POLICY_COLUMNS = `p.policy_id, p.account_id, p.policy_name, p.path, p.arn, p.description, p.default_version_id,
-  p.next_version, p.created_at, p.updated_at,
-  (SELECT COUNT(*) FROM policy_attachments a WHERE a.policy_id = p.policy_id) AS attachment_count`;
-const POLICY_ORDER = 'ORDER BY p.policy_name_lower, p.arn';
-const VERSION_COLUMNS = 'v.version_id, v.document, v.version_id = p.default_version_id AS is_default, v.created_at';
-const JOIN_DEFAULT_VERSION = 'JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version_id';
-const OIDC_COLUMNS = 'arn, account_id, url, client_ids, thumbprints, created_at';
-
-function toUser(r: UserRow): User {
-  return { accountId: r.account_id, userName: r.user_name, userId: r.user_id, path: r.path, createdAt: r.created_at };
-}
-
-function toGroup(r: GroupRow): Group {
-  return { accountId: r.account_id, groupName: r.group_name, groupId: r.group_id, path: r.path, createdAt: r.created_at };
-}
-
-function toRole(r: RoleRow): Role {
-  return {
-    accountId: r.account_id,
-    roleName: r.role_name,
-    roleId: r.role_id,
-    path: r.path,
-    assumeRolePolicyDocument: r.assume_role_policy,
-    description: r.description,
-    maxSessionDuration: r.max_session_duration,
-    createdAt: r.created_at,
-  };
-}
-
-function toTag(r: TagRow): Tag {
-  return { key: r.tag_key, value: r.tag_value };
-}
-
-function toOidcProvider(r: OidcProviderRow): OidcProvider {
-  return {
-    accountId: r.account_id,
-    arn: r.arn,
-    url: r.url,
-    clientIds: JSON.parse(r.client_ids) as string[],
-    thumbprints: JSON.parse(r.thumbprints) as string[],
-    createdAt: r.created_at,
-  };
-}
-
-function capitalized(type: string): string {
-  return `${type.charAt(0).toUpperCase()}${type.slice(1)}`;
-}
-
-function toPolicy(r: PolicyRow): ManagedPolicy {
-  return {
-    accountId: r.account_id,
-    policyName: r.policy_name,
-    policyId: r.policy_id,
-    path: r.path,
-    arn: r.arn,
-    description: r.description,
-    defaultVersionId: r.default_version_id,
-    attachmentCount: r.attachment_count,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
 function toVersion(r: VersionRow): PolicyVersion {
   return { versionId: r.version_id, document: r.document, isDefault: r.is_default, createdAt: r.created_at };
-}
-
-function toInline(r: InlineRow): InlinePolicy {
-  return { policyName: r.policy_name, document: r.document };
-}
-
-function toDefaultVersion(r: DefaultVersionRow): NonNullable<PrincipalPolicies['boundary']> {
-  return { arn: r.arn, versionId: r.version_id, document: r.document };
-}
-
-function attachmentQuota(owner: PolicyOwner): string {
-  return `PoliciesPer${capitalized(owner.type)}`;
-}
-
-function toKey(r: KeyRow): AccessKey {
-  return {
-    accessKeyId: r.access_key_id,
-    accountId: r.account_id,
-    userName: r.user_name,
-    status: r.status,
-    createdAt: r.created_at,
-    lastUsed: r.last_used_at === null ? undefined : { at: r.last_used_at, service: r.last_used_service ?? '', region: r.last_used_region ?? '' },
-  };
 }
 
 /** Only a duplicate key is a collision; foreign-key and check failures are other errors. */
@@ -340,9 +171,8 @@ export class PostgresStore implements Store {
   }
 
   async getAccount(accountId: string): Promise<Account | undefined> {
-    const r = await row<{ account_id: string; name: string; created_at: number }>(this.#pool,
-      'SELECT account_id, name, created_at FROM accounts WHERE account_id = $1', [accountId]);
-    return r && { accountId: r.account_id, name: r.name, createdAt: r.created_at };
+    const r = await row<AccountRow>(this.#pool, 'SELECT account_id, name, created_at FROM accounts WHERE account_id = $1', [accountId]);
+    return r && toAccount(r);
   }
 
   async createUser(u: User, extras: CreateExtras = {}): Promise<void> {
@@ -360,7 +190,7 @@ export class PostgresStore implements Store {
 
   async #extras(c: Queryable, type: 'user' | 'role', id: string, extras: CreateExtras): Promise<void> {
     if (extras.boundary !== undefined) await this.#setBoundary(c, type, id, extras.boundary);
-    if (extras.tags !== undefined && extras.tags.length > 0) await this.#putTags(c, type, id, extras.tags, extras.maxTags ?? 50);
+    if (extras.tags !== undefined && extras.tags.length > 0) await this.#putTags(c, type, id, extras.tags, extras.maxTags ?? TAGS_PER_ENTITY);
   }
 
   async #setBoundary(c: Queryable, type: 'user' | 'role', id: string, policyArn: string | undefined): Promise<void> {
@@ -433,12 +263,10 @@ export class PostgresStore implements Store {
   async deleteUser(accountId: string, userName: string): Promise<void> {
     await this.#write(async (c) => {
       const u = await this.#requireUser(c, accountId, userName);
-      const owner: PolicyOwner = { type: 'user', id: u.user_id };
       if ((await count(c, 'SELECT COUNT(*) AS n FROM access_keys WHERE user_id = $1', [u.user_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must delete access keys first.');
       }
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'user', id: u.user_id });
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE user_id = $1', [u.user_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
       }
@@ -459,7 +287,7 @@ export class PostgresStore implements Store {
     await this.#write(async (c) => {
       const u = await this.#requireUser(c, k.accountId, k.userName);
       if ((await count(c, 'SELECT COUNT(*) AS n FROM access_keys WHERE user_id = $1', [u.user_id])) >= maxPerUser) {
-        throw new LimitExceededError(`Cannot exceed quota for AccessKeysPerUser: ${maxPerUser}`);
+        throw quotaExceeded('AccessKeysPerUser', maxPerUser);
       }
       await this.#insertKey(c, u.user_id, k);
     });
@@ -524,7 +352,7 @@ export class PostgresStore implements Store {
   async createPolicyVersion(arn: string, document: string, setAsDefault: boolean, maxVersions: number): Promise<PolicyVersion> {
     return this.#write(async (c) => {
       const p = await this.#requirePolicy(c, arn);
-      if ((await this.#versionCount(c, p.policy_id)) >= maxVersions) throw new LimitExceededError(`Cannot exceed quota for PolicyVersionsPerPolicy: ${maxVersions}`);
+      if ((await this.#versionCount(c, p.policy_id)) >= maxVersions) throw quotaExceeded('PolicyVersionsPerPolicy', maxVersions);
       const versionId = `v${p.next_version}`;
       const now = Date.now();
       await this.#insertVersion(c, p.policy_id, versionId, document, now);
@@ -574,7 +402,7 @@ export class PostgresStore implements Store {
       const attached = await count(c, 'SELECT COUNT(*) AS n FROM policy_attachments WHERE owner_type = $1 AND owner_id = $2 AND policy_id = $3',
         [owner.type, owner.id, p.policy_id]);
       if (attached > 0) return;
-      if ((await this.#attachedCount(c, owner)) >= maxAttached) throw new LimitExceededError(`Cannot exceed quota for ${attachmentQuota(owner)}: ${maxAttached}`);
+      if ((await this.#attachedCount(c, owner)) >= maxAttached) throw quotaExceeded(attachmentQuota(owner), maxAttached);
       await c.query('INSERT INTO policy_attachments (owner_type, owner_id, policy_id) VALUES ($1, $2, $3)', [owner.type, owner.id, p.policy_id]);
     });
   }
@@ -600,10 +428,7 @@ export class PostgresStore implements Store {
                      ON CONFLICT (owner_type, owner_id, policy_name) DO UPDATE SET document = excluded.document`,
       [owner.type, owner.id, policyName, document]);
       // Summed after the change, inside the transaction: two racing puts cannot pass the quota.
-      if (maxTotalSize !== undefined) {
-        const total = (await this.#inline(c, owner)).reduce((n, p) => n + p.document.replace(/\s/g, '').length, 0);
-        if (total > maxTotalSize) throw new LimitExceededError(`Maximum policy size of ${maxTotalSize} bytes exceeded for ${owner.type} ${owner.id}`);
-      }
+      if (maxTotalSize !== undefined) checkInlinePoliciesSize(owner, await this.#inline(c, owner), maxTotalSize);
     });
   }
 
@@ -657,12 +482,10 @@ export class PostgresStore implements Store {
     await this.#write(async (c) => {
       const g = await this.#groupRow(c, accountId, groupName);
       if (g === undefined) throw new NoSuchEntityError(`The group with name ${groupName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'group', id: g.group_id };
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE group_id = $1', [g.group_id])) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
       }
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'group', id: g.group_id });
       await c.query('DELETE FROM groups WHERE group_id = $1', [g.group_id]);
     });
   }
@@ -675,7 +498,7 @@ export class PostgresStore implements Store {
       if (userAccount !== groupAccount) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE group_id = $1 AND user_id = $2', [groupId, userId])) > 0) return;
       if ((await count(c, 'SELECT COUNT(*) AS n FROM group_members WHERE user_id = $1', [userId])) >= maxGroupsPerUser) {
-        throw new LimitExceededError(`Cannot exceed quota for GroupsPerUser: ${maxGroupsPerUser}`);
+        throw quotaExceeded('GroupsPerUser', maxGroupsPerUser);
       }
       await c.query('INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)', [groupId, userId]);
     });
@@ -738,9 +561,7 @@ export class PostgresStore implements Store {
     await this.#write(async (c) => {
       const r = await this.#roleRow(c, accountId, roleName);
       if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'role', id: r.role_id };
-      if ((await this.#inline(c, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if ((await this.#attachedCount(c, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      await this.#refuseIfOwnsPolicies(c, { type: 'role', id: r.role_id });
       await c.query('DELETE FROM roles WHERE role_id = $1', [r.role_id]); // and its tags, by trigger
     });
   }
@@ -785,7 +606,7 @@ export class PostgresStore implements Store {
     }
     // Counted after the change, inside the transaction: a refusal rolls every tag of the call back.
     if ((await count(c, 'SELECT COUNT(*) AS n FROM tags WHERE resource_type = $1 AND resource_id = $2', [type, id])) > maxTags) {
-      throw new LimitExceededError(`Cannot exceed quota for TagsPer${capitalized(type)}: ${maxTags}`);
+      throw quotaExceeded(tagQuota(type), maxTags);
     }
   }
 
@@ -950,6 +771,12 @@ export class PostgresStore implements Store {
 
   async #setDefault(q: Queryable, policyId: string, versionId: string): Promise<void> {
     await q.query('UPDATE managed_policies SET default_version_id = $1 WHERE policy_id = $2', [versionId, policyId]);
+  }
+
+  /** A user, group or role is deleted only once it has no inline and no attached policies, as in IAM. */
+  async #refuseIfOwnsPolicies(q: Queryable, owner: PolicyOwner): Promise<void> {
+    if ((await this.#inline(q, owner)).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+    if ((await this.#attachedCount(q, owner)) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
   }
 
   #attachedCount(q: Queryable, owner: PolicyOwner): Promise<number> {

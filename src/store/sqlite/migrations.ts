@@ -1,4 +1,13 @@
-/** Versioned schema changes for SQLite, applied in order, each in its own transaction. */
+/**
+ * Versioned schema changes for SQLite, applied in order, each in its own transaction.
+ *
+ * `../postgres/migrations.ts` builds the same tables in PostgreSQL's dialect. The two files share
+ * no SQL on purpose, not even the few statements that read the same in both (`meta`,
+ * `policy_attachments`, `group_members`, some indexes): a migration is history that databases in
+ * the field have already applied, so its text must never change, and a fragment shared by the two
+ * engines could not be edited for one without rewriting the other's history. Each file reads as
+ * the whole schema of its engine; a later change to the schema is a new migration in each.
+ */
 export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {
     version: 1,

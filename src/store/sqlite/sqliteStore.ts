@@ -7,46 +7,22 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { Sealer } from '../seal.js';
 import {
   type AccessKey, type AccessKeyStatus, type AccessKeyWithSecret, type Account, AlreadyExistsError, DeleteConflictError, type Group,
-  type InlinePolicy, type LastUse, LimitExceededError, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
+  type InlinePolicy, type LastUse, type ManagedPolicy, NoSuchEntityError, type PolicyOwner, type PolicyOwnerType,
   type CreateExtras, type OidcProvider, type PolicyVersion, type PrincipalPolicies, type Role, type Store, type Tag, type TaggedType,
   type User,
 } from '../types.js';
+import {
+  type AccountRow, attachmentQuota, checkInlinePoliciesSize, type DefaultVersionRow, ENTITY_TABLES, GROUP_COLUMNS, GROUPS_PER_USER,
+  type GroupRow, type InlineRow, JOIN_DEFAULT_VERSION, KEY_COLUMNS, type KeyRow, OIDC_COLUMNS, type OidcProviderRow, POLICY_COLUMNS,
+  POLICY_ORDER, type PolicyRow, quotaExceeded, ROLE_COLUMNS, type RoleRow, TAGS_PER_ENTITY, tagQuota, type TagRow, toAccount,
+  toDefaultVersion, toGroup, toInline, toKey, toOidcProvider, toPolicy, toRole, toTag, toUser, USER_COLUMNS, type UserRow,
+  VERSION_COLUMNS,
+} from '../rows.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
-interface KeyRow {
-  access_key_id: string;
-  account_id: string;
-  user_name: string;
-  status: AccessKeyStatus;
-  secret_sealed: string;
-  created_at: number;
-  last_used_at: number | null;
-  last_used_service: string | null;
-  last_used_region: string | null;
-}
+export { GROUPS_PER_USER } from '../rows.js';
 
-interface UserRow {
-  account_id: string;
-  user_name: string;
-  user_id: string;
-  path: string;
-  created_at: number;
-}
-
-interface PolicyRow {
-  policy_id: string;
-  account_id: string;
-  policy_name: string;
-  path: string;
-  arn: string;
-  description: string;
-  default_version_id: string;
-  next_version: number;
-  created_at: number;
-  updated_at: number;
-  attachment_count: number;
-}
-
+/** SQLite has no boolean type: `is_default` (VERSION_COLUMNS) comes back 0 or 1. */
 interface VersionRow {
   version_id: string;
   document: string;
@@ -54,171 +30,12 @@ interface VersionRow {
   created_at: number;
 }
 
-interface InlineRow {
-  policy_name: string;
-  document: string;
-}
-
-interface DefaultVersionRow {
-  arn: string;
-  version_id: string;
-  document: string;
-}
-
-interface GroupRow {
-  account_id: string;
-  group_name: string;
-  group_id: string;
-  path: string;
-  created_at: number;
-}
-
-interface RoleRow {
-  account_id: string;
-  role_name: string;
-  role_id: string;
-  path: string;
-  assume_role_policy: string;
-  description: string;
-  max_session_duration: number;
-  created_at: number;
-}
-
-interface TagRow {
-  tag_key: string;
-  tag_value: string;
-}
-
-interface OidcProviderRow {
-  arn: string;
-  account_id: string;
-  url: string;
-  client_ids: string;
-  thumbprints: string;
-  created_at: number;
-}
-
-/** IAM's fixed quota of groups per user, for callers that do not pass their own. */
-export const GROUPS_PER_USER = 10;
-
-/** The table of each kind of entity that owns policies or tags, and its id column. */
-const ENTITY_TABLES: Readonly<Record<PolicyOwnerType | TaggedType, { readonly table: string; readonly id: string }>> = {
-  user: { table: 'users', id: 'user_id' },
-  group: { table: 'groups', id: 'group_id' },
-  role: { table: 'roles', id: 'role_id' },
-  policy: { table: 'managed_policies', id: 'policy_id' },
-};
-
-const USER_COLUMNS = 'account_id, user_name, user_id, path, created_at';
-
-const GROUP_COLUMNS = 'g.account_id, g.group_name, g.group_id, g.path, g.created_at';
-
-const ROLE_COLUMNS = 'account_id, role_name, role_id, path, assume_role_policy, description, max_session_duration, created_at';
-
-const KEY_COLUMNS = `k.access_key_id, u.account_id, u.user_name, k.status, k.secret_sealed, k.created_at,
-  k.last_used_at, k.last_used_service, k.last_used_region`;
-
-const POLICY_COLUMNS = `p.policy_id, p.account_id, p.policy_name, p.path, p.arn, p.description, p.default_version_id,
-  p.next_version, p.created_at, p.updated_at,
-  (SELECT COUNT(*) FROM policy_attachments a WHERE a.policy_id = p.policy_id) AS attachment_count`;
-
-/** Managed policies in list order: by name (as IAM compares names, ignoring case), then ARN. */
-const POLICY_ORDER = 'ORDER BY p.policy_name_lower, p.arn';
-
-/** A policy version `v` with its policy `p`. */
-const VERSION_COLUMNS = 'v.version_id, v.document, v.version_id = p.default_version_id AS is_default, v.created_at';
-
-/** The default version `v` of policy `p`. */
-const JOIN_DEFAULT_VERSION = 'JOIN policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version_id';
-
-/** `column` starts with the bound prefix (LIKE would ignore case and read `_` and `%` as wildcards). */
-const startsWith = (column: string): string => `instr(${column}, ?) = 1`;
-
-function toUser(r: UserRow): User {
-  return { accountId: r.account_id, userName: r.user_name, userId: r.user_id, path: r.path, createdAt: r.created_at };
-}
-
-function toGroup(r: GroupRow): Group {
-  return { accountId: r.account_id, groupName: r.group_name, groupId: r.group_id, path: r.path, createdAt: r.created_at };
-}
-
-function toRole(r: RoleRow): Role {
-  return {
-    accountId: r.account_id,
-    roleName: r.role_name,
-    roleId: r.role_id,
-    path: r.path,
-    assumeRolePolicyDocument: r.assume_role_policy,
-    description: r.description,
-    maxSessionDuration: r.max_session_duration,
-    createdAt: r.created_at,
-  };
-}
-
-function toTag(r: TagRow): Tag {
-  return { key: r.tag_key, value: r.tag_value };
-}
-
-const OIDC_COLUMNS = 'arn, account_id, url, client_ids, thumbprints, created_at';
-
-function toOidcProvider(r: OidcProviderRow): OidcProvider {
-  return {
-    accountId: r.account_id,
-    arn: r.arn,
-    url: r.url,
-    clientIds: JSON.parse(r.client_ids) as string[],
-    thumbprints: JSON.parse(r.thumbprints) as string[],
-    createdAt: r.created_at,
-  };
-}
-
-/** `user` -> `User`, for IAM's quota names (PoliciesPerUser, TagsPerRole…). */
-function capitalized(type: string): string {
-  return `${type.charAt(0).toUpperCase()}${type.slice(1)}`;
-}
-
-function toPolicy(r: PolicyRow): ManagedPolicy {
-  return {
-    accountId: r.account_id,
-    policyName: r.policy_name,
-    policyId: r.policy_id,
-    path: r.path,
-    arn: r.arn,
-    description: r.description,
-    defaultVersionId: r.default_version_id,
-    attachmentCount: r.attachment_count,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
 function toVersion(r: VersionRow): PolicyVersion {
   return { versionId: r.version_id, document: r.document, isDefault: r.is_default === 1, createdAt: r.created_at };
 }
 
-function toInline(r: InlineRow): InlinePolicy {
-  return { policyName: r.policy_name, document: r.document };
-}
-
-function toDefaultVersion(r: DefaultVersionRow): NonNullable<PrincipalPolicies['boundary']> {
-  return { arn: r.arn, versionId: r.version_id, document: r.document };
-}
-
-/** IAM's quota name for an owner type: PoliciesPerUser, PoliciesPerGroup, PoliciesPerRole. */
-function attachmentQuota(owner: PolicyOwner): string {
-  return `PoliciesPer${capitalized(owner.type)}`;
-}
-
-function toKey(r: KeyRow): AccessKey {
-  return {
-    accessKeyId: r.access_key_id,
-    accountId: r.account_id,
-    userName: r.user_name,
-    status: r.status,
-    createdAt: r.created_at,
-    lastUsed: r.last_used_at === null ? undefined : { at: r.last_used_at, service: r.last_used_service ?? '', region: r.last_used_region ?? '' },
-  };
-}
+/** `column` starts with the bound prefix (LIKE would ignore case and read `_` and `%` as wildcards). */
+const startsWith = (column: string): string => `instr(${column}, ?) = 1`;
 
 /** Only a duplicate key is a collision; foreign-key and check failures are other errors. */
 function isUniqueViolation(e: unknown): boolean {
@@ -317,10 +134,8 @@ export class SqliteStore implements Store {
   }
 
   async getAccount(accountId: string): Promise<Account | undefined> {
-    const r = this.#db.prepare('SELECT account_id, name, created_at FROM accounts WHERE account_id = ?').get(accountId) as
-      | { account_id: string; name: string; created_at: number }
-      | undefined;
-    return r && { accountId: r.account_id, name: r.name, createdAt: r.created_at };
+    const r = this.#db.prepare('SELECT account_id, name, created_at FROM accounts WHERE account_id = ?').get(accountId) as AccountRow | undefined;
+    return r && toAccount(r);
   }
 
   async createUser(u: User, extras: CreateExtras = {}): Promise<void> {
@@ -340,7 +155,7 @@ export class SqliteStore implements Store {
   /** A new entity's boundary and tags, in the transaction that creates it. */
   #extras(type: 'user' | 'role', id: string, extras: CreateExtras): void {
     if (extras.boundary !== undefined) this.#setBoundary(type, id, extras.boundary);
-    if (extras.tags !== undefined && extras.tags.length > 0) this.#putTags(type, id, extras.tags, extras.maxTags ?? 50);
+    if (extras.tags !== undefined && extras.tags.length > 0) this.#putTags(type, id, extras.tags, extras.maxTags ?? TAGS_PER_ENTITY);
   }
 
   #setBoundary(type: 'user' | 'role', id: string, policyArn: string | undefined): void {
@@ -406,12 +221,10 @@ export class SqliteStore implements Store {
   async deleteUser(accountId: string, userName: string): Promise<void> {
     this.#write(() => {
       const u = this.#requireUser(accountId, userName);
-      const owner: PolicyOwner = { type: 'user', id: u.user_id };
       if (this.#count('SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.user_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must delete access keys first.');
       }
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'user', id: u.user_id });
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', u.user_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
       }
@@ -432,7 +245,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const u = this.#requireUser(k.accountId, k.userName);
       if (this.#count('SELECT COUNT(*) FROM access_keys WHERE user_id = ?', u.user_id) >= maxPerUser) {
-        throw new LimitExceededError(`Cannot exceed quota for AccessKeysPerUser: ${maxPerUser}`);
+        throw quotaExceeded('AccessKeysPerUser', maxPerUser);
       }
       this.#insertKey(u.user_id, k);
     });
@@ -499,7 +312,7 @@ export class SqliteStore implements Store {
   async createPolicyVersion(arn: string, document: string, setAsDefault: boolean, maxVersions: number): Promise<PolicyVersion> {
     return this.#write(() => {
       const p = this.#requirePolicy(arn);
-      if (this.#versionCount(p.policy_id) >= maxVersions) throw new LimitExceededError(`Cannot exceed quota for PolicyVersionsPerPolicy: ${maxVersions}`);
+      if (this.#versionCount(p.policy_id) >= maxVersions) throw quotaExceeded('PolicyVersionsPerPolicy', maxVersions);
       const versionId = `v${p.next_version}`;
       const now = Date.now();
       this.#insertVersion(p.policy_id, versionId, document, now);
@@ -551,7 +364,7 @@ export class SqliteStore implements Store {
       this.#requireOwner(owner);
       const attached = this.#count('SELECT COUNT(*) FROM policy_attachments WHERE owner_type = ? AND owner_id = ? AND policy_id = ?', owner.type, owner.id, p.policy_id);
       if (attached > 0) return;
-      if (this.#attachedCount(owner) >= maxAttached) throw new LimitExceededError(`Cannot exceed quota for ${attachmentQuota(owner)}: ${maxAttached}`);
+      if (this.#attachedCount(owner) >= maxAttached) throw quotaExceeded(attachmentQuota(owner), maxAttached);
       this.#db.prepare('INSERT INTO policy_attachments (owner_type, owner_id, policy_id) VALUES (?, ?, ?)').run(owner.type, owner.id, p.policy_id);
     });
   }
@@ -580,10 +393,7 @@ export class SqliteStore implements Store {
                   ON CONFLICT (owner_type, owner_id, policy_name) DO UPDATE SET document = excluded.document`)
         .run(owner.type, owner.id, policyName, document);
       // Summed after the change, inside the transaction: two racing puts cannot pass the quota.
-      if (maxTotalSize !== undefined) {
-        const total = this.#inline(owner).reduce((n, p) => n + p.document.replace(/\s/g, '').length, 0);
-        if (total > maxTotalSize) throw new LimitExceededError(`Maximum policy size of ${maxTotalSize} bytes exceeded for ${owner.type} ${owner.id}`);
-      }
+      if (maxTotalSize !== undefined) checkInlinePoliciesSize(owner, this.#inline(owner), maxTotalSize);
     });
   }
 
@@ -641,12 +451,10 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const g = this.#groupRow(accountId, groupName);
       if (g === undefined) throw new NoSuchEntityError(`The group with name ${groupName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'group', id: g.group_id };
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ?', g.group_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
       }
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'group', id: g.group_id });
       this.#db.prepare('DELETE FROM groups WHERE group_id = ?').run(g.group_id);
     });
   }
@@ -663,7 +471,7 @@ export class SqliteStore implements Store {
       if (userAccount !== groupAccount) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ? AND user_id = ?', groupId, userId) > 0) return;
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', userId) >= maxGroupsPerUser) {
-        throw new LimitExceededError(`Cannot exceed quota for GroupsPerUser: ${maxGroupsPerUser}`);
+        throw quotaExceeded('GroupsPerUser', maxGroupsPerUser);
       }
       this.#db.prepare('INSERT INTO group_members (group_id, user_id) VALUES (?, ?)').run(groupId, userId);
     });
@@ -730,9 +538,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       const r = this.#roleRow(accountId, roleName);
       if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
-      const owner: PolicyOwner = { type: 'role', id: r.role_id };
-      if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
-      if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
+      this.#refuseIfOwnsPolicies({ type: 'role', id: r.role_id });
       this.#db.prepare('DELETE FROM roles WHERE role_id = ?').run(r.role_id); // and its tags, by trigger
     });
   }
@@ -782,7 +588,7 @@ export class SqliteStore implements Store {
     for (const t of tags) put.run(type, id, t.key, t.key.toLowerCase(), t.value);
     // Counted after the change, inside the transaction: a refusal rolls every tag of the call back.
     if (this.#count('SELECT COUNT(*) FROM tags WHERE resource_type = ? AND resource_id = ?', type, id) > maxTags) {
-      throw new LimitExceededError(`Cannot exceed quota for TagsPer${capitalized(type)}: ${maxTags}`);
+      throw quotaExceeded(tagQuota(type), maxTags);
     }
   }
 
@@ -994,6 +800,12 @@ export class SqliteStore implements Store {
 
   #setDefault(policyId: string, versionId: string): void {
     this.#db.prepare('UPDATE managed_policies SET default_version_id = ? WHERE policy_id = ?').run(versionId, policyId);
+  }
+
+  /** A user, group or role is deleted only once it has no inline and no attached policies, as in IAM. */
+  #refuseIfOwnsPolicies(owner: PolicyOwner): void {
+    if (this.#inline(owner).length > 0) throw new DeleteConflictError('Cannot delete entity, must delete policies first.');
+    if (this.#attachedCount(owner) > 0) throw new DeleteConflictError('Cannot delete entity, must detach all policies first.');
   }
 
   #attachedCount(owner: PolicyOwner): number {
