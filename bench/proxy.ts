@@ -1,6 +1,6 @@
 /**
  * The data plane: signed, authorized requests per second through Portcullis to a trivial
- * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, keep-alive pool)
+ * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, an undici pool)
  * in front of the same upstream, and to nginx as a TLS reverse proxy (one worker, keep-alive
  * upstream) when nginx is installed, measured in the same run with wrk.
  */
@@ -22,17 +22,17 @@ s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 
 const BARE_PROXY = `
 import { createServer } from 'node:https';
-import { Agent, request } from 'node:http';
+import { Pool } from ${JSON.stringify(join(REPO_ROOT, 'node_modules/undici/index.js'))};
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secureContextOptions } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/tls/policy.js'))};
 const [dir, upstreamPort] = process.argv.slice(2);
 const identities = ['ecdsa', 'rsa'].map((t) => ({ certPem: readFileSync(join(dir, 'tls', t + '.cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'tls', t + '.key.pem'), 'utf8') }));
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const pool = new Pool('http://127.0.0.1:' + upstreamPort, { connections: 256 });
 const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
-  const out = request({ agent, host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '', 'content-length': req.headers['content-length'] ?? '0' } }, (up) => { res.writeHead(up.statusCode, up.headers); up.pipe(res); });
-  out.on('error', () => { res.writeHead(502); res.end(); });
-  req.pipe(out);
+  const headers = { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '' };
+  pool.stream({ method: req.method, path: req.url, headers, body: req }, ({ statusCode, headers }) => { res.writeHead(statusCode, headers); return res; })
+    .catch(() => { if (!res.headersSent) { res.writeHead(502); res.end(); } else res.destroy(); });
 });
 s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 `;
