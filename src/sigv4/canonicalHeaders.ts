@@ -60,6 +60,16 @@ export class HeaderMap implements Iterable<[string, string[]]> {
     return i < 0 ? undefined : this.#values[i];
   }
 
+  /**
+   * The value of a field that may be sent at most once: its value, undefined when absent, or
+   * null when it was sent more than once. One scan, where `count` and `first` take two.
+   */
+  sole(name: string): string | undefined | null {
+    const i = this.#names.indexOf(name);
+    if (i < 0) return undefined;
+    return this.#names.indexOf(name, i + 1) < 0 ? this.#values[i] : null;
+  }
+
   /** How many times the field was sent. */
   count(name: string): number {
     let n = 0;

@@ -138,8 +138,9 @@ function algorithmOf(s: string, onError: (msg: string) => never): Algorithm {
 }
 
 function single(req: HttpRequest, name: string, onError: (msg: string) => never): string | undefined {
-  if (req.headers.count(name) > 1) onError(`the \`${name}\` header appears more than once`);
-  return req.headers.first(name);
+  const value = req.headers.sole(name);
+  if (value === null) onError(`the \`${name}\` header appears more than once`);
+  return value;
 }
 
 /**
@@ -206,6 +207,9 @@ const PREFIXES_PER_KEY = 4;
 export class AuthPrefixMemo {
   readonly #max: number;
   readonly #byKey = new Map<string, MemoEntry[]>();
+  /** The last `X-Amz-Date` read and its instant: under load, many requests share a second. */
+  #lastDate = '';
+  #lastDateMs = NaN;
 
   constructor(max = 1024) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`memo size must be a positive integer, got \`${max}\``);
@@ -222,6 +226,15 @@ export class AuthPrefixMemo {
     const prefix = authorization.slice(0, authorization.length - SIGNATURE_HEX);
     for (const e of entries) if (e.prefix === prefix) return e;
     return undefined;
+  }
+
+  /** parseAmzDate, answered from the last call when the date is the same. */
+  amzDate(s: string): number {
+    if (s !== this.#lastDate) {
+      this.#lastDateMs = parseAmzDate(s);
+      this.#lastDate = s;
+    }
+    return this.#lastDateMs;
   }
 
   remember(authorization: string, parsed: HeaderAuthPrefix): void {
@@ -281,7 +294,7 @@ function parseHeaderAuth(req: HttpRequest, authorization: string, memo: AuthPref
   let timeMs: number;
   let dateHeader = H_DATE;
   if (amzDate !== undefined) {
-    timeMs = parseAmzDate(amzDate);
+    timeMs = memo === undefined ? parseAmzDate(amzDate) : memo.amzDate(amzDate);
     if (Number.isNaN(timeMs)) onError(`Date must be in ISO-8601 'basic format'. Got '${amzDate.slice(0, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
   } else {
     // Without X-Amz-Date, AWS falls back to the HTTP Date header (RFC 7231 format).
@@ -376,14 +389,14 @@ function parseQueryAuth(params: Map<string, string>): ParsedAuth {
  * the Authorization header's prefix is parsed once per client rather than once per request.
  */
 export function parseAuth(req: HttpRequest, memo?: AuthPrefixMemo): ParsedAuth {
-  const auth = req.headers.first(H_AUTHORIZATION);
+  const auth = req.headers.sole(H_AUTHORIZATION);
   const params = queryAuthParams(req.query);
   const presigned = params !== undefined && (params.has(Q_ALGORITHM) || params.has(Q_SIGNATURE) || params.has(Q_CREDENTIAL));
   if (auth !== undefined) {
     if (presigned) {
       fail('AuthorizationQueryParametersError', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified');
     }
-    if (req.headers.count(H_AUTHORIZATION) > 1) fail('IncompleteSignature', 'the Authorization header appears more than once');
+    if (auth === null) fail('IncompleteSignature', 'the Authorization header appears more than once');
     return parseHeaderAuth(req, auth, memo);
   }
   if (presigned) return parseQueryAuth(params);
