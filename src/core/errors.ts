@@ -288,8 +288,12 @@ export interface RenderedError {
  * never make an error body unparseable.
  */
 export function escapeXml(s: string): string {
+  // Nearly every value (ids, ARNs, dates) needs nothing; one plain test skips both replaces.
+  if (!NEEDS_ESCAPE.test(s)) return s;
   return s.replace(/[<>&'"]/g, (c) => XML_ENTITIES[c]!).replace(NOT_XML_CHAR, '\uFFFD');
 }
+/** Anything either replace below could change (any surrogate, paired or not, to be safe). */
+const NEEDS_ESCAPE = /[<>&'"\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 const XML_ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' };
 

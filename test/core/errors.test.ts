@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   ERROR_CODES, ERRORS, escapeXml, isPortcullisError, PortcullisError, PROTOCOLS, renderError, toPortcullisError,
 } from '../../src/core/errors.js';
@@ -118,6 +119,13 @@ describe('renderError', () => {
     assert.equal(escapeXml(`<a href="x">Tom & 'Jerry'</a>`), '&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt;');
     assert.equal(escapeXml('&amp;'), '&amp;amp;');
     assert.equal(escapeXml('plain text, é € 😀'), 'plain text, é € 😀');
+  });
+
+  it('escapeXml: the no-escape shortcut gives what the two replaces give, for any string', () => {
+    const reference = (s: string) => s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!)
+      .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD');
+    const unit = fc.oneof(fc.constantFrom('<', '&', '"', "'", '\u0000', '\u000b', '\uFFFE', '\uD800', '\uDC00', '😀', 'a', ' ', '\t'), fc.string({ unit: 'binary', maxLength: 1 }));
+    fc.assert(fc.property(fc.string({ unit, maxLength: 40 }), (s) => assert.equal(escapeXml(s), reference(s))), { numRuns: 2000 });
   });
 
   it('XML bodies stay well-formed when a message holds characters XML 1.0 forbids', () => {
