@@ -34,11 +34,25 @@ const VERSION_CODES = new Set(['ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_
 /** Handshake failures that mean "no suite in common". */
 const SUITE_CODES = new Set(['ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'ERR_SSL_NO_SHARED_CIPHER', 'ERR_SSL_NO_CIPHERS_AVAILABLE', 'ERR_SSL_WRONG_CIPHER_RETURNED']);
 
+/**
+ * A handshake the server ends with an alert reaches Node as a bare `EPROTO` socket error; the
+ * only structured part is the TLS alert number OpenSSL appends (RFC 8446 §6: 70
+ * protocol_version, 40 handshake_failure, 71 insufficient_security), read here into the code
+ * OpenSSL gives the same failure elsewhere.
+ */
+function alertCode(e: unknown): string | undefined {
+  const n = /SSL alert number (\d+)/.exec(e instanceof Error ? e.message : '')?.[1];
+  if (n === '70') return 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION';
+  if (n === '40' || n === '71') return 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
+  return undefined;
+}
+
 /** Turns a connection error into `TlsRefused` when it is one, with what to do next; else undefined. */
 export function tlsFailure(e: unknown, target: string): TlsRefused | undefined {
   if (e instanceof TlsRefused) return e;
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return undefined;
+  const raw = (e as { code?: unknown } | null)?.code;
+  if (typeof raw !== 'string') return undefined;
+  const code = raw === 'EPROTO' ? (alertCode(e) ?? raw) : raw;
   if (CERT_CODES.has(code)) {
     return new TlsRefused(
       `the certificate of ${target} does not verify (${code}). If the server uses your own CA or a self-signed certificate, ` +
