@@ -1,66 +1,23 @@
 #!/usr/bin/env node
-/**
- * `portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3]`
- */
-import { ConfigError, loadConfig } from '../config/load.js';
-import { createLogger, errorFields } from '../gateway/log.js';
-import { Gateway } from '../gateway/server.js';
+/** The `portcullis` executable: see run.ts for the commands. */
+import type { Io } from './command.js';
+import { describeFailure, EXIT } from './exit.js';
+import { runCli } from './run.js';
 
-const USAGE = `usage: portcullis serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--store URL] [--min-tls 1.2|1.3] [--region REGION]\n`;
+const io: Io = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+  env: process.env,
+  cwd: process.cwd(),
+};
 
-async function serve(argv: readonly string[]): Promise<void> {
-  const config = loadConfig({ argv, env: process.env, cwd: process.cwd() });
-  const log = createLogger(config.log.level);
-  // Signals are ours from the start: one that arrives while starting waits for the start to
-  // finish and then shuts down cleanly, instead of killing a half-started process.
-  let gateway: Gateway | undefined;
-  let stopping: string | undefined;
-  const stop = (signal: string) => {
-    if (stopping !== undefined) return;
-    stopping = signal;
-    if (gateway === undefined) return; // picked up once the start is done
-    log.info('shutting down', { signal });
-    gateway.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error('shutdown failed', errorFields(e));
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => gateway?.reloadTls());
-  gateway = await Gateway.start({ config, env: process.env, log });
-  process.stdout.write(`portcullis listening on ${gateway.url}\n`);
-  if (stopping !== undefined) {
-    const signal = stopping;
-    stopping = undefined;
-    stop(signal);
-  }
-}
-
-async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
-  switch (command) {
-    case 'serve':
-      return serve(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`portcullis: unknown command \`${command}\`\n${USAGE}`);
-      process.exitCode = 2;
-  }
-}
-
-main().catch((e: unknown) => {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`portcullis: ${e.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'could not start', ...errorFields(e) }) + '\n');
-  process.exit(1);
-});
+runCli(process.argv.slice(2), io).then(
+  (code) => {
+    // undefined: `serve` is running; the server keeps the process alive.
+    if (code !== undefined) process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`portcullis: ${describeFailure(e).message}\n`);
+    process.exitCode = EXIT.internal;
+  },
+);
