@@ -5,6 +5,7 @@
 import { connect, type ConnectionOptions } from 'node:tls';
 import { send } from '../../client/http.js';
 import { loadSharedFiles } from '../../client/sharedFiles.js';
+import { tlsFailure } from '../../client/tlsAgent.js';
 import { isForwardSecret } from '../../core/tlsSuites.js';
 import type { Credentials } from '../../client/credentials.js';
 import type { Command, Invocation } from '../command.js';
@@ -62,7 +63,8 @@ async function tlsChecks(ctx: ClientContext): Promise<Check[]> {
     out.push({ check: 'tls', status: fs ? 'ok' : 'fail', detail: `${r.protocol} ${r.cipher}, certificate verifies (${ctx.caSource})${days !== undefined ? `, expires in ${days} days` : ''}` });
     if (days !== undefined && days < 14) out.push({ check: 'tls certificate', status: 'warn', detail: `the certificate expires in ${days} days; renew it` });
   } catch (e) {
-    out.push({ check: 'tls', status: 'fail', detail: describeFailure(e).message.split('\n')[0]! });
+    const refused = tlsFailure(e, ctx.endpoint.host) ?? e;
+    out.push({ check: 'tls', status: 'fail', detail: describeFailure(refused).message.split('\n')[0]! });
     return out;
   }
   const old = await accepts(ctx, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
