@@ -39,18 +39,21 @@ async function serve(argv: readonly string[]): Promise<void> {
   }
 }
 
-/** Runs serve with its historical error handling: a configuration error exits 2, a failed start 1. */
-export async function runServe(argv: readonly string[]): Promise<number | undefined> {
+/**
+ * Runs serve with its historical error handling: a configuration error exits 2, a failed start
+ * 1, at once (whatever a half-started gateway left open).
+ */
+export async function runServe(argv: readonly string[]): Promise<undefined> {
   try {
     await serve(argv);
     return undefined; // the server keeps the process alive
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`portcullis: ${e.message}\n`);
-      return 2;
+      process.exit(2);
     }
     process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'could not start', ...errorFields(e) }) + '\n');
-    return 1;
+    process.exit(1);
   }
 }
 
