@@ -32,6 +32,13 @@ export type QueryParams = Readonly<Record<string, string | number | boolean | un
 
 export const DEFAULT_ENDPOINT = 'https://127.0.0.1:8443';
 
+/** The codes that mean "these temporary credentials have expired". */
+const EXPIRED_CODES: ReadonlySet<string> = new Set(['ExpiredToken', 'ExpiredTokenException']);
+
+function hasInvalidate(p: CredentialProvider): p is CredentialProvider & { invalidate(): void } {
+  return typeof (p as { invalidate?: unknown }).invalidate === 'function';
+}
+
 export class QueryClient {
   readonly endpoint: URL;
   readonly region: string;
@@ -55,7 +62,7 @@ export class QueryClient {
   async call(action: string, params: QueryParams = {}, opts: { unsigned?: boolean } = {}): Promise<XmlElement> {
     const body = formBody({ Action: action, Version: this.#version, ...params });
     const url = new URL('/', this.endpoint);
-    const res = await withRetries(async (attempt) => {
+    const attempt = () => withRetries(async (attempt) => {
       const headers: Record<string, string | readonly string[]> = {
         host: url.host,
         'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
@@ -69,6 +76,17 @@ export class QueryClient {
       if (r.status >= 300) throw serviceError(r, attempt);
       return r;
     }, this.#config.retry);
+    let res: HttpResponse;
+    try {
+      res = await attempt();
+    } catch (e) {
+      // Credentials that expired before the provider thought (a clock ahead of the server's, a
+      // revoked session): drop what the provider kept and try once more with fresh ones.
+      const provider = this.#config.credentials;
+      if (!(e instanceof ServiceError) || !EXPIRED_CODES.has(e.awsCode) || opts.unsigned || provider === undefined || !hasInvalidate(provider)) throw e;
+      provider.invalidate();
+      res = await attempt();
+    }
     let root: XmlElement;
     try {
       root = parseXml(res.body.toString('utf8'));

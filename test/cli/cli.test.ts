@@ -200,8 +200,9 @@ describe('portcullis against a running gateway', () => {
 
   it('roles, managed and inline policies, simulate; sts assume-role in all three formats', async () => {
     writeFileSync(join(work, 'trust.json'), JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': 'x-1' } } }] }));
-    const role = await okJson<{ Arn: string; MaxSessionDuration: number }>(['roles', 'create', 'Auditor', '--trust-policy', `@${join(work, 'trust.json')}`, '--max-session-duration', '7200', '--description', 'reads']);
-    assert.deepEqual(role, { RoleName: 'Auditor', RoleId: (role as unknown as { RoleId: string }).RoleId, Arn: `arn:aws:iam::${account}:role/Auditor`, MaxSessionDuration: 7200 });
+    const role = await okJson<{ RoleName: string; RoleId: string; Arn: string; MaxSessionDuration: number }>(['roles', 'create', 'Auditor', '--trust-policy', `@${join(work, 'trust.json')}`, '--max-session-duration', '7200', '--description', 'reads']);
+    assert.match(role.RoleId, /^AROA[A-Z2-7]{17}$/);
+    assert.deepEqual(role, { RoleName: 'Auditor', RoleId: role.RoleId, Arn: `arn:aws:iam::${account}:role/Auditor`, MaxSessionDuration: 7200 });
     const badTrust = await run(['roles', 'create', 'Bad', '--trust-policy', '{not json']);
     assert.equal(badTrust.code, 2);
     assert.match(badTrust.stderr, /--trust-policy is not valid JSON/);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  backoffDelay, isRetryable, NetworkError, parseXml, PolicyAgent, ServiceError, serviceError, staticCredentials, StsClient, TlsRefused,
+  backoffDelay, isRetryable, memoize, NetworkError, parseXml, PolicyAgent, ServiceError, serviceError, staticCredentials, StsClient, TlsRefused,
   toPlain, withRetries, XmlError,
 } from '../../src/client/index.js';
 import { makePki, type Pki } from '../helpers/tls.js';
@@ -72,7 +72,7 @@ describe('a real HTTPS server that throttles, then fails, then answers', () => {
   let server: Server;
   let url: string;
   const seen: Array<{ auth: string | undefined; date: string | undefined; body: string }> = [];
-  const answers = [
+  let answers = [
     { status: 400, body: '<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r1</RequestId></ErrorResponse>' },
     { status: 503, body: '<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>busy</Message></Error><RequestId>r2</RequestId></ErrorResponse>' },
     { status: 200, body: '<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/u</Arn><UserId>AIDAX</UserId><Account>111122223333</Account></GetCallerIdentityResult></GetCallerIdentityResponse>' },
@@ -117,6 +117,26 @@ describe('a real HTTPS server that throttles, then fails, then answers', () => {
     assert.ok(e instanceof ServiceError);
     assert.deepEqual([e.awsCode, e.status, e.requestId, e.attempts], ['AccessDenied', 403, 'r4', 1]);
     assert.equal(seen.length, 4);
+  });
+
+  it('ExpiredToken: the memoized credentials are dropped and the call is made once more with fresh ones', async () => {
+    seen.length = 0;
+    const ok = answers[2]!;
+    answers = [
+      { status: 400, body: '<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error><RequestId>e1</RequestId></ErrorResponse>' },
+      ok,
+    ];
+    let fetched = 0;
+    const provider = memoize(async () => ({ accessKeyId: `ASIAEXPIRED00000000${++fetched}`, secretAccessKey: 's', sessionToken: `t${fetched}`, expiration: Date.now() + 3_600_000 }));
+    const sts = new StsClient({ endpoint: url, agent: new PolicyAgent({ ca: pki.caPem }), credentials: provider, retry: { maxAttempts: 1 } });
+    assert.equal((await sts.getCallerIdentity()).account, '111122223333');
+    assert.equal(fetched, 2, 'fresh credentials were fetched');
+    assert.deepEqual(seen.map((s) => /Credential=(\w+)\//.exec(s.auth ?? '')?.[1]), ['ASIAEXPIRED000000001', 'ASIAEXPIRED000000002']);
+    // With static credentials there is nothing to refresh: the error stands.
+    seen.length = 0;
+    const fixed = new StsClient({ endpoint: url, agent: new PolicyAgent({ ca: pki.caPem }), credentials: staticCredentials({ accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't' }), retry: { maxAttempts: 1 } });
+    await assert.rejects(fixed.getCallerIdentity(), (e: unknown) => e instanceof ServiceError && e.awsCode === 'ExpiredToken');
+    assert.equal(seen.length, 1);
   });
 
   it('http: URLs are refused (TLS only)', async () => {
