@@ -270,6 +270,44 @@ describe('portcullis against a running gateway', () => {
     assert.equal((await run(['policies', 'get', p.Arn])).code, 5);
   });
 
+  it('the rest of the admin commands: users get, groups remove-user and delete --force, access-keys delete, policies delete-inline, sts decode-message', async () => {
+    await ok(['users', 'create', 'erin']);
+    await ok(['groups', 'create', 'qa']);
+    await ok(['groups', 'add-user', 'qa', 'erin']);
+    const k = await okJson<{ AccessKeyId: string; SecretAccessKey: string }>(['access-keys', 'create', '--user', 'erin']);
+    const got = await okJson<{ Groups: string[]; AccessKeys: Array<{ AccessKeyId: string; Status: string }> }>(['users', 'get', 'erin']);
+    assert.deepEqual(got.Groups, ['qa']);
+    assert.deepEqual(got.AccessKeys, [{ AccessKeyId: k.AccessKeyId, Status: 'Active' }]);
+    assert.match((await ok(['users', 'get', 'erin'])).stdout, /\nGroups +qa\n/);
+    await ok(['groups', 'remove-user', 'qa', 'erin']);
+    assert.deepEqual((await okJson<{ Groups: string[] }>(['users', 'get', 'erin'])).Groups, []);
+    await ok(['access-keys', 'delete', k.AccessKeyId, '--user', 'erin']);
+    assert.deepEqual(await okJson<unknown[]>(['access-keys', 'list', '--user', 'erin']), []);
+    await ok(['policies', 'put-inline', '--user', 'erin', '--name', 'p1', '--document', '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}']);
+    await ok(['policies', 'delete-inline', '--user', 'erin', '--name', 'p1']);
+    assert.deepEqual(await okJson<string[]>(['policies', 'list-inline', '--user', 'erin']), []);
+
+    // A group in use cannot be deleted without --force; with it, its members and policies go first.
+    await ok(['groups', 'add-user', 'qa', 'erin']);
+    await ok(['policies', 'attach', 'arn:aws:iam::aws:policy/ReadOnlyAccess', '--group', 'qa']);
+    const conflict = await run(['groups', 'delete', 'qa']);
+    assert.equal(conflict.code, 5);
+    assert.match(conflict.stderr, /DeleteConflict[\s\S]*--force/);
+    const forced = await ok(['groups', 'delete', 'qa', '--force']);
+    assert.match(forced.stderr, /^\[1\/3\] removing erin\n\[2\/3\] detaching arn:aws:iam::aws:policy\/ReadOnlyAccess\n\[3\/3\] deleting group qa\n$/);
+    assert.equal((await run(['groups', 'get', 'qa'])).code, 5);
+
+    // An AccessDenied carries an encoded message; decode-message explains it.
+    const key = await okJson<{ AccessKeyId: string; SecretAccessKey: string }>(['access-keys', 'create', '--user', 'erin']);
+    const denied = await run(['users', 'list'], { AWS_PROFILE: '', AWS_ACCESS_KEY_ID: key.AccessKeyId, AWS_SECRET_ACCESS_KEY: key.SecretAccessKey });
+    assert.equal(denied.code, 5);
+    const encoded = /Encoded authorization failure message: (\S+)/.exec(denied.stderr)?.[1];
+    assert.ok(encoded, denied.stderr);
+    const decoded = await okJson<Record<string, unknown>>(['sts', 'decode-message', encoded]);
+    assert.match(JSON.stringify(decoded), /iam:ListUsers/);
+    await ok(['users', 'delete', 'erin', '--force']);
+  });
+
   it('sts session-token prints credentials that work', async () => {
     const c = await okJson<{ Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } }>(['sts', 'session-token', '--duration', '900']);
     const extra = { AWS_PROFILE: '', AWS_ACCESS_KEY_ID: c.Credentials.AccessKeyId, AWS_SECRET_ACCESS_KEY: c.Credentials.SecretAccessKey, AWS_SESSION_TOKEN: c.Credentials.SessionToken };
