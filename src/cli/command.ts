@@ -56,6 +56,8 @@ export const CLIENT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   profile: { type: 'string', value: 'NAME', description: 'a profile of the AWS shared files (or AWS_PROFILE)' },
   region: { type: 'string', value: 'REGION', description: 'signing region (or AWS_REGION, region in the profile); default us-east-1' },
   'ca-bundle': { type: 'string', value: 'FILE', description: 'PEM bundle of trusted CAs (or AWS_CA_BUNDLE, ca_bundle in the profile)' },
+  'client-cert': { type: 'string', value: 'FILE', description: 'a client certificate (PEM) for servers that require mTLS (or PORTCULLIS_CLIENT_CERT)' },
+  'client-key': { type: 'string', value: 'FILE', description: 'its private key (or PORTCULLIS_CLIENT_KEY)' },
   'min-tls': { type: 'string', value: '1.2|1.3', description: 'lowest TLS version to accept; default 1.2' },
   'data-dir': { type: 'string', value: 'DIR', description: 'a local data dir whose credentials and certificate are used when nothing else is set (or PORTCULLIS_DATA_DIR); default ./.portcullis' },
 };

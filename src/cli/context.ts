@@ -80,7 +80,13 @@ export function clientContext(inv: Invocation): ClientContext {
     caSource = `system + ${join(dataDir, 'tls', 'cert.pem')}`;
   }
   // No keep-alive: a command makes a few calls and the process should end when it is done.
-  const agent = new PolicyAgent({ minTls, keepAlive: false, ...(ca !== undefined ? { ca } : {}) });
+  const certFile = inv.str('client-cert') ?? (env['PORTCULLIS_CLIENT_CERT'] || undefined);
+  const keyFile = inv.str('client-key') ?? (env['PORTCULLIS_CLIENT_KEY'] || undefined);
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--client-cert and --client-key go together');
+  const clientPair = certFile !== undefined && keyFile !== undefined
+    ? { cert: readOrUsage(resolve(inv.io.cwd, certFile), 'the client certificate'), key: readOrUsage(resolve(inv.io.cwd, keyFile), 'the client key') }
+    : {};
+  const agent = new PolicyAgent({ minTls, keepAlive: false, ...(ca !== undefined ? { ca } : {}), ...clientPair });
   const localCreds = dataDir !== undefined && existsSync(join(dataDir, 'credentials'))
     ? [fromProfile({ env: { ...env, AWS_SHARED_CREDENTIALS_FILE: join(dataDir, 'credentials'), AWS_CONFIG_FILE: join(dataDir, 'no-config') }, profile: 'portcullis' })]
     : [];

@@ -18,6 +18,11 @@ export interface TlsOptions {
   readonly ca?: string;
   /** A file holding such a bundle. */
   readonly caFile?: string;
+  /** A client certificate and its key (PEM), for servers that require mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
   readonly keepAlive?: boolean;
 }
 
@@ -44,8 +49,14 @@ function alertCode(e: unknown): string | undefined {
   const n = /SSL alert number (\d+)/.exec(e instanceof Error ? e.message : '')?.[1];
   if (n === '70') return 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION';
   if (n === '40' || n === '71') return 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
+  if (n === '116') return 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
+  if (n === '42') return 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE';
+  if (n === '48') return 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA';
   return undefined;
 }
+
+/** The server's verdict on our client certificate (mTLS). */
+const CLIENT_CERT_CODES = new Set(['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA']);
 
 /** Turns a connection error into `TlsRefused` when it is one, with what to do next; else undefined. */
 export function tlsFailure(e: unknown, target: string): TlsRefused | undefined {
@@ -69,6 +80,14 @@ export function tlsFailure(e: unknown, target: string): TlsRefused | undefined {
       code, { cause: e },
     );
   }
+  if (CLIENT_CERT_CODES.has(code)) {
+    return new TlsRefused(
+      code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'
+        ? `${target} requires a client certificate (mTLS) (${code}): pass --client-cert FILE and --client-key FILE (SDK: cert and key)`
+        : `${target} refused our client certificate (${code}): it must be signed by a CA the server trusts`,
+      code, { cause: e },
+    );
+  }
   if (code.startsWith('ERR_SSL_') || code === 'EPROTO') return new TlsRefused(`the TLS handshake with ${target} failed (${code})`, code, { cause: e });
   return undefined;
 }
@@ -80,6 +99,9 @@ export class PolicyAgent extends Agent {
   constructor(opts: TlsOptions = {}) {
     const minTls = opts.minTls ?? '1.2';
     const ca = opts.ca ?? (opts.caFile !== undefined ? readFileSync(opts.caFile, 'utf8') : undefined);
+    const cert = opts.cert ?? (opts.certFile !== undefined ? readFileSync(opts.certFile, 'utf8') : undefined);
+    const key = opts.key ?? (opts.keyFile !== undefined ? readFileSync(opts.keyFile, 'utf8') : undefined);
+    if ((cert === undefined) !== (key === undefined)) throw new TypeError('a client certificate needs its key, and a key its certificate');
     super({
       minVersion: minVersionOf(minTls),
       maxVersion: 'TLSv1.3',
@@ -89,6 +111,7 @@ export class PolicyAgent extends Agent {
       rejectUnauthorized: true,
       keepAlive: opts.keepAlive ?? true,
       ...(ca !== undefined ? { ca } : {}),
+      ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
     });
     this.minTls = minTls;
   }
