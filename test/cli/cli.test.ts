@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMMANDS } from '../../src/cli/run.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makePki, type Pki } from '../helpers/tls.js';
+import { sServer, type SServer } from '../client/sserver.js';
 import { CLI, cleanEnv, cli, parseExports, type CliResult } from './helpers.js';
 
 function fetchText(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -384,5 +386,35 @@ describe('portcullis against a running gateway', () => {
     assert.equal(bad.code, 7);
     assert.match(bad.stdout, /tls +fail +the certificate of 127\.0\.0\.1:\d+ does not verify/);
     assert.match(bad.stdout, /identity +skip/);
+  });
+});
+
+describe('portcullis doctor against a server with a lax TLS policy (openssl s_server)', () => {
+  let pki: Pki;
+  let server: SServer;
+  before(async () => {
+    pki = await makePki(join(tmpdir(), `portcullis-doctor-${process.pid}`));
+    // TLS 1.3 is there, so the client connects; but so are TLS 1.0/1.1, static RSA and CBC.
+    server = await sServer(pki, ['-cipher', 'ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:@SECLEVEL=0']);
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  it('names each weakness and exits 7', async () => {
+    const env = cleanEnv({ HOME: pki.dir, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'doctor-secret-000000000000000000000000000' });
+    const r = await cli(['doctor', '--endpoint-url', `https://localhost:${server.port}`, '--ca-bundle', pki.caFile, '--output', 'json'], { env, cwd: pki.dir });
+    assert.equal(r.code, 7, r.stderr);
+    const checks = new Map((JSON.parse(r.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks.map((c) => [c.check, c]));
+    assert.equal(checks.get('tls')?.status, 'ok', 'our own handshake uses a forward-secret suite');
+    assert.match(checks.get('tls')!.detail, /^TLSv1\.3 TLS_/);
+    assert.equal(checks.get('tls certificate')?.status, 'warn', 'the test certificate expires within days');
+    assert.equal(checks.get('tls: old protocols')?.status, 'fail');
+    assert.match(checks.get('tls: old protocols')!.detail, /accepts TLSv1(\.1)? /);
+    assert.equal(checks.get('tls: weak suites')?.status, 'fail');
+    assert.match(checks.get('tls: weak suites')!.detail, /accepts TLSv1\.2 (AES128-GCM-SHA256|ECDHE-RSA-AES128-SHA)/);
+    assert.equal(checks.get('credentials')?.status, 'ok');
+    assert.ok(!r.stdout.includes('doctor-secret'), 'no secret printed');
   });
 });

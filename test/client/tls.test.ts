@@ -5,9 +5,7 @@
  * permissive control client (so each refusal is the policy's doing); the gateway accepted.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,51 +13,7 @@ import { connect, type ConnectionOptions } from 'node:tls';
 import { NetworkError, PolicyAgent, send, staticCredentials, StsClient, TlsRefused } from '../../src/client/index.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makePki, type Pki } from '../helpers/tls.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface SServer {
-  readonly port: number;
-  readonly proc: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** `openssl s_server -www` with `args`, ready when it prints ACCEPT. */
-async function sServer(pki: Pki, args: readonly string[]): Promise<SServer> {
-  const port = await freePort();
-  const proc = spawn('openssl', ['s_server', '-accept', String(port), '-cert', pki.serverCertFile, '-key', pki.serverKeyFile, '-www', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`s_server did not start: ${out}`)), 10_000);
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ACCEPT')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', on);
-    proc.stderr!.on('data', on);
-    proc.once('exit', (c) => reject(new Error(`s_server exited with ${c}: ${out}`)));
-  });
-  return {
-    port,
-    proc,
-    stop: () => new Promise((r) => {
-      proc.once('exit', () => r());
-      proc.kill('SIGTERM');
-    }),
-  };
-}
+import { sServer, type SServer } from './sserver.js';
 
 /** A handshake by a client without our policy: what the server really offers. */
 function control(port: number, ca: string, opts: ConnectionOptions): Promise<{ protocol: string | null; cipher: string }> {

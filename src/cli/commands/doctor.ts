@@ -4,6 +4,7 @@
  */
 import { connect, type ConnectionOptions } from 'node:tls';
 import { send } from '../../client/http.js';
+import { StsClient } from '../../client/sts.js';
 import { loadSharedFiles } from '../../client/sharedFiles.js';
 import { tlsFailure } from '../../client/tlsAgent.js';
 import { isForwardSecret } from '../../core/tlsSuites.js';
@@ -128,7 +129,9 @@ export const doctorCommand: Command = {
     checks.push(await clockCheck(ctx));
     if (creds !== undefined && checks.every((c) => c.check !== 'tls' || c.status === 'ok')) {
       try {
-        const me = await ctx.sts().getCallerIdentity();
+        // One quick attempt: doctor reports, it does not wait out retries.
+        const sts = new StsClient({ endpoint: ctx.endpoint, region: ctx.region, agent: ctx.agent, credentials: ctx.credentials, retry: { maxAttempts: 1 }, timeoutMs: 5_000 });
+        const me = await sts.getCallerIdentity();
         checks.push({ check: 'identity', status: 'ok', detail: me.arn });
       } catch (e) {
         checks.push({ check: 'identity', status: 'fail', detail: describeFailure(e).message.replace(/\n/g, ' ') });
