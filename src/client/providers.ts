@@ -209,7 +209,11 @@ export function fromProfile(opts: ProviderOptions & { profile?: string } = {}): 
     const files = loadSharedFiles(env);
     const name = profileName(env, opts.profile);
     if (!files.profiles.has(name)) {
-      throw new CredentialsNotFound(`shared files: no profile \`${name}\` in ${files.configFile} or ${files.credentialsFile}`);
+      const where = `no profile \`${name}\` in ${files.configFile} or ${files.credentialsFile}`;
+      // A profile the user named must exist: falling through to other credentials would act as
+      // someone else. Only the implicit `default` may be absent.
+      if (opts.profile || env['AWS_PROFILE']) throw new CredentialsInvalid(`${where}; check the name, or add it (see docs/client.md)`);
+      throw new CredentialsNotFound(`shared files: ${where}`);
     }
     return resolveProfile(name, files.profiles, opts, [])();
   };

@@ -150,6 +150,11 @@ describe('portcullis against a running gateway', () => {
     const r = await cli(['sts', 'whoami', '--data-dir', gw.dataDir, '--output', 'json'], { env: bare, cwd: work });
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { Arn: string }).Arn, `arn:aws:iam::${account}:user/admin`);
+    // But a named profile that does not exist is an error, not the data dir's administrator.
+    const typo = await cli(['sts', 'whoami', '--data-dir', gw.dataDir, '--profile', 'prod-typo'], { env: bare, cwd: work });
+    assert.equal(typo.code, 3);
+    assert.match(typo.stderr, /no profile `prod-typo`/);
+    assert.equal(typo.stdout, '');
   });
 
   it('users, groups, access keys: the whole workflow, with progress on --force', async () => {

@@ -181,7 +181,12 @@ describe('shared files', () => {
 
     it('AWS_PROFILE picks the profile; an unknown profile is not found; a profile without keys is not found', async () => {
       assert.equal((await fromProfile({ env: { ...env, AWS_PROFILE: 'keys' } })()).accessKeyId, 'AKIAFROMCREDS0000001');
-      await assert.rejects(fromProfile({ env, profile: 'nope' })(), (e: unknown) => e instanceof CredentialsNotFound && /no profile `nope`/.test(e.message));
+      // A named profile that does not exist stops the chain; an absent `default` lets it go on.
+      await assert.rejects(fromProfile({ env, profile: 'nope' })(), (e: unknown) => e instanceof CredentialsInvalid && /no profile `nope`/.test(e.message));
+      await assert.rejects(fromProfile({ env: { ...env, AWS_PROFILE: 'nope' } })(), CredentialsInvalid);
+      await assert.rejects(fromProfile({ env: { HOME: dir, AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') } })(), CredentialsNotFound);
+      const fallback = async (): Promise<Credentials> => ({ ...KEY, source: 'fallback' });
+      await assert.rejects(defaultProvider({ env, profile: 'nope', fallback: [fallback] })(), CredentialsInvalid);
       await assert.rejects(fromProfile({ env, profile: 'empty' })(), CredentialsNotFound);
     });
 
