@@ -423,3 +423,57 @@ describe('portcullis doctor against a server with a lax TLS policy (openssl s_se
     assert.ok(!r.stdout.includes('doctor-secret'), 'no secret printed');
   });
 });
+
+describe('portcullis audit tail on a log file', () => {
+  let dir: string;
+  const ev = (i: number, over: Record<string, unknown> = {}) => JSON.stringify({
+    time: new Date(Date.now() - (100 - i) * 60_000).toISOString(), requestId: `req-${i}`, principal: `arn:aws:iam::111122223333:user/u${i % 3}`, accessKeyId: `AKIA${i}`,
+    service: 'iam', action: i % 2 ? 'iam:GetUser' : 'iam:CreateUser', resource: '*', decision: i % 5 === 0 ? 'deny' : 'allow', reason: 'r', sourceIp: '127.0.0.1',
+    tlsVersion: 'TLSv1.3', tlsSuite: 'TLS_AES_256_GCM_SHA384', status: i % 5 === 0 ? 403 : 200, latencyMs: 1, ...over,
+  }) + '\n';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-audit-'));
+    writeFileSync(join(dir, 'audit.log'), Array.from({ length: 100 }, (_, i) => ev(i)).join('') + 'not json\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tail = (args: string[]) => cli(['audit', 'tail', '--file', join(dir, 'audit.log'), '--output', 'json', ...args], { env: cleanEnv(), cwd: dir });
+  const ids = (r: CliResult) => r.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+
+  it('filters by decision, status class, principal, action and time; -n keeps the latest', async () => {
+    assert.deepEqual(ids(await tail(['-n', '3'])), ['req-97', 'req-98', 'req-99']);
+    assert.deepEqual(ids(await tail(['--decision', 'deny', '-n', '2'])), ['req-90', 'req-95']);
+    assert.deepEqual(ids(await tail(['--status', '4xx', '-n', '1'])), ['req-95']);
+    assert.deepEqual(ids(await tail(['--principal', 'user/u1', '--action', 'createuser', '-n', '2'])), ['req-88', 'req-94']);
+    assert.deepEqual(ids(await tail(['--since', '6m', '-n', '100'])), ['req-95', 'req-96', 'req-97', 'req-98', 'req-99']);
+    const bad = await tail(['--decision', 'maybe']);
+    assert.equal(bad.code, 2);
+    const missing = await cli(['audit', 'tail', '--data-dir', join(dir, 'nope')], { env: cleanEnv(), cwd: dir });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no audit log at .*--data-dir/);
+  });
+
+  it('-f follows appends and a rotation', async () => {
+    const file = join(dir, 'audit.log');
+    const p = spawn(process.execPath, [CLI, 'audit', 'tail', '-f', '-n', '0', '--file', file, '--output', 'json'], { env: cleanEnv(), cwd: dir });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    const waitFor = async (id: string) => {
+      const deadline = Date.now() + 5_000;
+      while (!out.includes(`"${id}"`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(out.includes(`"${id}"`), `followed ${id}`);
+    };
+    await new Promise((r) => setTimeout(r, 400));
+    const { appendFileSync, renameSync } = await import('node:fs');
+    appendFileSync(file, ev(200).slice(0, 40)); // half a line: held until complete
+    await new Promise((r) => setTimeout(r, 400));
+    appendFileSync(file, ev(200).slice(40));
+    await waitFor('req-200');
+    renameSync(file, `${file}.1`);
+    writeFileSync(file, ev(201));
+    await waitFor('req-201');
+    p.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.deepEqual(ids({ code: 0, stdout: out, stderr: '' }), ['req-200', 'req-201']);
+  });
+});
