@@ -77,8 +77,8 @@ export function helpText(cmd: Command): string {
   if (cmd.description) lines.push('', cmd.description);
   lines.push('', 'Options:');
   for (const [name, o] of Object.entries(opts)) {
-    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}${o.multiple ? ' (repeatable)' : ''}`;
-    lines.push(`  ${flag.padEnd(34)} ${o.description}`);
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+    lines.push(`  ${flag.padEnd(34)} ${o.description}${o.multiple ? ' (repeatable)' : ''}`);
   }
   lines.push('', 'Examples:', ...cmd.examples.map((e) => `  ${e}`), '', 'Exit codes: 0 ok, 2 usage, 3 credentials, 4 connection/TLS, 5 refused by the service, 6 service failure (see docs/client.md).');
   return lines.join('\n') + '\n';

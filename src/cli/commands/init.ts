@@ -31,7 +31,7 @@ export const initCommand: Command = {
       if (e instanceof ConfigError) throw new UsageError(e.message, 'init');
       throw e;
     }
-    // The gateway's own log lines (what was created) go to stderr, as progress.
+    inv.progress(`initializing ${config.dataDir} (the first time, key and certificate generation takes a moment)`);
     const b = await bootstrap(config, inv.io.env, createLogger('warn'));
     await b.store.close();
     const l = layout(config.dataDir);
