@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -475,5 +475,49 @@ describe('portcullis audit tail on a log file', () => {
     p.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.deepEqual(ids({ code: 0, stdout: out, stderr: '' }), ['req-200', 'req-201']);
+  });
+});
+
+describe('portcullis doctor: clock skew against a server whose clock is off', () => {
+  let pki: Pki;
+  let server: import('node:https').Server;
+  let offsetMs = 0;
+  let url: string;
+  before(async () => {
+    pki = await makePki(join(tmpdir(), `portcullis-skew-${process.pid}`));
+    const { createServer } = await import('node:https');
+    server = createServer({ cert: readFileSync(pki.serverCertFile), key: readFileSync(pki.serverKeyFile) }, (req, res) => {
+      res.sendDate = false;
+      res.writeHead(200, { date: new Date(Date.now() + offsetMs).toUTCString(), 'content-type': 'text/plain' }).end('ok');
+      req.resume();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `https://localhost:${(server.address() as import('node:net').AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  const clockCheck = async () => {
+    const env = cleanEnv({ HOME: pki.dir, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'skew-secret-00000000000000000000000000000' });
+    const r = await cli(['doctor', '--endpoint-url', url, '--ca-bundle', pki.caFile, '--output', 'json'], { env, cwd: pki.dir });
+    const checks = (JSON.parse(r.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks;
+    return { code: r.code, clock: checks.find((c) => c.check === 'clock')! };
+  };
+
+  it('ok when in step, warn past a minute, fail past five minutes', async () => {
+    offsetMs = 0;
+    assert.equal((await clockCheck()).clock.status, 'ok');
+    offsetMs = -2 * 60_000; // the server is behind: this clock is ahead
+    const warn = await clockCheck();
+    assert.equal(warn.clock.status, 'warn');
+    assert.match(warn.clock.detail, /this clock is 1[12]\d s ahead of the server/);
+    offsetMs = 10 * 60_000;
+    const fail = await clockCheck();
+    assert.equal(fail.clock.status, 'fail');
+    assert.match(fail.clock.detail, /this clock is (59\d|60\d) s behind the server; signatures fail beyond 15 minutes/);
+    assert.equal(fail.code, 7);
   });
 });

@@ -89,7 +89,7 @@ async function clockCheck(ctx: ClientContext): Promise<Check> {
     // The Date header has whole seconds: compare with the middle of the exchange, allow 1 s.
     const skew = (before + after) / 2 - Date.parse(date);
     const abs = Math.max(0, Math.abs(skew) - 1_000);
-    const desc = `${Math.round(skew / 1000)} s ${skew >= 0 ? 'ahead of' : 'behind'} the server`;
+    const desc = `${Math.round(Math.abs(skew) / 1000)} s ${skew >= 0 ? 'ahead of' : 'behind'} the server`;
     if (abs >= SKEW_FAIL_MS) return { check: 'clock', status: 'fail', detail: `this clock is ${desc}; signatures fail beyond 15 minutes: sync the clock (NTP)` };
     if (abs >= SKEW_WARN_MS) return { check: 'clock', status: 'warn', detail: `this clock is ${desc}; sync it (NTP)` };
     return { check: 'clock', status: 'ok', detail: `skew ${Math.round(skew / 1000)} s` };
