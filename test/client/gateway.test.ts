@@ -127,6 +127,15 @@ describe('SDK against the gateway', () => {
     assert.ok(!(await iam.listGroups()).some((g) => g.groupName === 'ops'));
   });
 
+  it('IAM lists follow Marker across pages (more than the default 100 items)', async () => {
+    const names = Array.from({ length: 130 }, (_, i) => `bulk-${String(i).padStart(3, '0')}`);
+    for (const n of names) await iam.createUser(n, { path: '/bulk/' });
+    const listed = await iam.listUsers({ pathPrefix: '/bulk/' });
+    assert.deepEqual(listed.map((u) => u.userName).sort(), names);
+    const firstPage = await iam.call('ListUsers', { PathPrefix: '/bulk/' });
+    assert.equal(firstPage.children.find((c) => c.name === 'IsTruncated')?.text, 'true', 'the gateway does page at 100');
+  });
+
   it('environment variables', async () => {
     const c = chainFor(envFor({ AWS_ACCESS_KEY_ID: dev.accessKeyId, AWS_SECRET_ACCESS_KEY: dev.secretAccessKey }));
     assert.equal(await whoami(c), `arn:aws:iam::${account}:user/dev`);
