@@ -2,6 +2,7 @@
  * Signs requests with credentials from a provider, on the SigV4 engine of `src/sigv4`.
  */
 import { type Clock, systemClock } from '../core/clock.js';
+import { ALGORITHM_V4, ALGORITHM_V4A, type Algorithm } from '../sigv4/constants.js';
 import { Signer, type PresignedRequest, type SignedRequest } from '../sigv4/sign.js';
 import type { CredentialProvider, Credentials } from './credentials.js';
 
@@ -10,6 +11,9 @@ export interface RequestSignerOptions {
   readonly region: string;
   readonly service: string;
   readonly clock?: Clock;
+  /** SigV4a (ECDSA P-256): a signature good for every region in `regionSet` (default `['*']`). */
+  readonly sigv4a?: boolean;
+  readonly regionSet?: readonly string[];
 }
 
 export interface OutgoingRequest {
@@ -40,12 +44,16 @@ export class RequestSigner {
     return this.#opts.credentials();
   }
 
+  #algorithm(): { algorithm: Algorithm; regionSet?: readonly string[] } {
+    return this.#opts.sigv4a ? { algorithm: ALGORITHM_V4A, regionSet: this.#opts.regionSet ?? ['*'] } : { algorithm: ALGORITHM_V4 };
+  }
+
   /** The request's headers with `host`, the date, the token and `Authorization` added. */
   async sign(req: OutgoingRequest, extra: { unsignedPayload?: boolean } = {}): Promise<SignedRequest> {
     const creds = await this.#opts.credentials();
     return this.#signer.sign(
       { method: req.method, path: req.url.pathname || '/', query: req.url.search.slice(1), headers: withHost(req), ...(req.body !== undefined ? { body: req.body } : {}) },
-      { credentials: creds, region: this.#opts.region, service: this.#opts.service, ...(extra.unsignedPayload ? { payloadHash: 'UNSIGNED-PAYLOAD' } : {}) },
+      { credentials: creds, region: this.#opts.region, service: this.#opts.service, ...this.#algorithm(), ...(extra.unsignedPayload ? { payloadHash: 'UNSIGNED-PAYLOAD' } : {}) },
     );
   }
 
@@ -54,7 +62,7 @@ export class RequestSigner {
     const creds = await this.#opts.credentials();
     const p = this.#signer.presign(
       { method: req.method, path: req.url.pathname || '/', query: req.url.search.slice(1), headers: withHost(req) },
-      { credentials: creds, region: this.#opts.region, service: this.#opts.service, expiresIn },
+      { credentials: creds, region: this.#opts.region, service: this.#opts.service, ...this.#algorithm(), expiresIn },
     );
     return { ...p, url: new URL(`${req.url.origin}${p.target}`) };
   }

@@ -338,6 +338,11 @@ describe('portcullis against a running gateway', () => {
     assert.equal(noService.code, 2);
     assert.match(noService.stderr, /--service NAME/);
 
+    // SigV4a: an ECDSA signature for a region set.
+    const v4a = await ok(['request', 'POST', '/', '--service', 'sts', '--sigv4a', '--region-set', 'us-*', '-d', 'Action=GetCallerIdentity&Version=2011-06-15']);
+    assert.match(v4a.stdout, /user\/admin<\/Arn>/);
+    const otherSet = await run(['request', 'POST', '/', '--service', 'sts', '--sigv4a', '--region-set', 'eu-*', '-d', 'Action=GetCallerIdentity&Version=2011-06-15']);
+    assert.equal(otherSet.code, 5, 'a region set without the gateway\'s region is refused');
     const url = (await ok(['request', '--presign', '/?Action=GetCallerIdentity&Version=2011-06-15', '--service', 'sts', '--expires-in', '60'])).stdout.trim();
     assert.match(url, /X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=[0-9a-f]{64}$/);
     const fetched = await fetchText(url, gw.caPem);

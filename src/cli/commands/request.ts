@@ -65,6 +65,8 @@ export const requestCommand: Command = {
     'unsigned-payload': { type: 'boolean', description: 'sign with UNSIGNED-PAYLOAD instead of the body hash' },
     presign: { type: 'boolean', description: 'print a presigned URL instead of sending' },
     'expires-in': { type: 'string', value: 'SECONDS', description: 'presigned URL lifetime, 1 to 604800; default 900' },
+    sigv4a: { type: 'boolean', description: 'sign with SigV4a (ECDSA), valid in every region of --region-set' },
+    'region-set': { type: 'string', value: 'LIST', description: 'SigV4a: comma-separated regions (wildcards allowed); default *' },
     retries: { type: 'string', value: 'N', description: 'attempts on throttling and 5xx, with backoff; default 1 (no retry)' },
   },
   examples: [
@@ -72,6 +74,7 @@ export const requestCommand: Command = {
     "portcullis request 'https://127.0.0.1:8443/?Action=ListUsers&Version=2010-05-08' --service iam -i",
     'portcullis request PUT https://api.internal:8443/orders/42 --service orders -H "Content-Type: application/json" -d @order.json',
     "portcullis request --presign '/?Action=GetCallerIdentity&Version=2011-06-15' --service sts --expires-in 300",
+    "portcullis request POST / --service sts --sigv4a --region-set 'us-*' -d 'Action=GetCallerIdentity&Version=2011-06-15'",
   ],
   async run(inv) {
     const ctx = clientContext(inv);
@@ -94,7 +97,9 @@ export const requestCommand: Command = {
     const method = methodArg ?? (body !== undefined ? 'POST' : 'GET');
     const headers = headersOf(inv);
     if (body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const signer = new RequestSigner({ credentials: ctx.credentials, region, service });
+    const regionSet = inv.str('region-set');
+    if (regionSet !== undefined && !inv.bool('sigv4a')) throw new UsageError('--region-set goes with --sigv4a', 'request');
+    const signer = new RequestSigner({ credentials: ctx.credentials, region, service, sigv4a: inv.bool('sigv4a'), ...(regionSet !== undefined ? { regionSet: regionSet.split(',') } : {}) });
 
     if (inv.bool('presign')) {
       if (body !== undefined) throw new UsageError('a presigned URL carries no body; drop -d', 'request');
