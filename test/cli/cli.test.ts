@@ -370,9 +370,13 @@ describe('portcullis against a running gateway', () => {
     // Follow: start, make a request, see it, interrupt.
     const p = spawn(process.execPath, [CLI, 'audit', 'tail', '-f', '-n', '0', '--data-dir', gw.dataDir, '--action', 'sts:GetCallerIdentity', '--output', 'json'], { env, cwd: work });
     let out = '';
+    let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
-    await new Promise((r) => setTimeout(r, 500));
+    const ready = Date.now() + 10_000;
+    while (!err.includes('following ') && Date.now() < ready) await new Promise((r) => setTimeout(r, 50));
+    assert.match(err, /^following .*audit\.log \(Ctrl-C to stop\)\n$/);
     const me = await okJson<{ Arn: string }>(['sts', 'whoami']);
     const deadline = Date.now() + 5_000;
     while (!out.includes('"sts:GetCallerIdentity"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -461,14 +465,17 @@ describe('portcullis audit tail on a log file', () => {
     const file = join(dir, 'audit.log');
     const p = spawn(process.execPath, [CLI, 'audit', 'tail', '-f', '-n', '0', '--file', file, '--output', 'json'], { env: cleanEnv(), cwd: dir });
     let out = '';
+    let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    const ready = Date.now() + 10_000;
+    while (!err.includes('following ') && Date.now() < ready) await new Promise((r) => setTimeout(r, 50));
     const waitFor = async (id: string) => {
       const deadline = Date.now() + 5_000;
       while (!out.includes(`"${id}"`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.ok(out.includes(`"${id}"`), `followed ${id}`);
     };
-    await new Promise((r) => setTimeout(r, 400));
     const { appendFileSync, renameSync } = await import('node:fs');
     appendFileSync(file, ev(200).slice(0, 40)); // half a line: held until complete
     await new Promise((r) => setTimeout(r, 400));

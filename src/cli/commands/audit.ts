@@ -87,14 +87,21 @@ export const auditCommand: Command = {
     const print = (e: AuditEvent) => inv.io.stdout(json ? JSON.stringify(e) + '\n' : pretty(e, color));
 
     const text = readFileSync(file, 'utf8');
-    const matching = text.split('\n').map(parseLine).filter((e): e is AuditEvent => e !== undefined && keep(e));
+    const lines = text.split('\n');
+    // A last line without its newline is still being written: followed, it completes later.
+    let partial = lines.pop() ?? '';
+    const matching = lines.map(parseLine).filter((e): e is AuditEvent => e !== undefined && keep(e));
     if (!json && !inv.bool('follow') && matching.length === 0) inv.io.stderr('(no matching events)\n');
     for (const e of matching.slice(Math.max(0, matching.length - n))) print(e);
-    if (!inv.bool('follow')) return EXIT.ok;
+    if (!inv.bool('follow')) {
+      const last = parseLine(partial); // a complete file's last line has its newline; this is a fragment or nothing
+      if (last !== undefined && keep(last) && n > 0) print(last);
+      return EXIT.ok;
+    }
 
     // Follow: read what is appended; a smaller file means it rotated, so start from its beginning.
     let pos = Buffer.byteLength(text);
-    let partial = '';
+    inv.io.stderr(`following ${file} (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
       const timer = setInterval(() => {
         let size: number;
