@@ -13,7 +13,7 @@ import { COMMANDS } from '../../src/cli/run.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makePki, type Pki } from '../helpers/tls.js';
 import { sServer, type SServer } from '../client/sserver.js';
-import { CLI, cleanEnv, cli, parseExports, type CliResult } from './helpers.js';
+import { CLI, cleanEnv, cli, parseExports, succeeded, type CliResult } from './helpers.js';
 
 function fetchText(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -531,5 +531,12 @@ describe('portcullis doctor: clock skew against a server whose clock is off', ()
     assert.equal(fail.clock.status, 'fail');
     assert.match(fail.clock.detail, /this clock is (59\d|60\d) s behind the server; signatures fail beyond 15 minutes/);
     assert.equal(fail.code, 7);
+  });
+});
+
+describe('coverage of the CLI tests', () => {
+  it('every command but serve (started by every gateway test) ran to success at least once', () => {
+    const missing = COMMANDS.map((c) => c.path.join(' ')).filter((n) => n !== 'serve' && !succeeded.has(n));
+    assert.deepEqual(missing, []);
   });
 });

@@ -1,7 +1,19 @@
 /** Runs the built `portcullis` CLI as a user would, with an environment that holds only what the test gives. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { COMMANDS } from '../../src/cli/run.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+
+/** The commands (`users create`, `doctor`, …) that have exited 0 in this test process, without --help. */
+export const succeeded = new Set<string>();
+
+function commandOf(args: readonly string[]): string | undefined {
+  for (let k = 3; k >= 1; k--) {
+    const c = COMMANDS.find((c) => c.path.length === k && c.path.every((w, i) => args[i] === w));
+    if (c !== undefined) return c.path.join(' ');
+  }
+  return undefined;
+}
 
 export const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 
@@ -29,6 +41,8 @@ export function cli(args: readonly string[], opts: { env: Record<string, string>
     p.once('error', reject);
     p.once('close', (code) => {
       clearTimeout(timer);
+      const name = commandOf(args);
+      if (code === 0 && name !== undefined && !args.includes('--help')) succeeded.add(name);
       resolve({ code, stdout, stderr });
     });
     p.stdin.end(opts.stdin ?? '');
