@@ -1,10 +1,13 @@
 /** The CLI's pure pieces: exit-code mapping, tables, host inference. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CredentialsInvalid, CredentialsNotFound, NetworkError, ServiceError, Timeout, TlsRefused } from '../../src/client/errors.js';
 import { describeFailure, EXIT, UsageError } from '../../src/cli/exit.js';
 import { render, renderTable } from '../../src/cli/output.js';
 import { inferFromHost } from '../../src/cli/commands/request.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('cli pieces', () => {
   it('each failure has its exit code and a next step', () => {
@@ -43,5 +46,20 @@ describe('cli pieces', () => {
     assert.deepEqual(inferFromHost('sts.us-gov-west-1.amazonaws.com'), { service: 'sts', region: 'us-gov-west-1' });
     assert.deepEqual(inferFromHost('127.0.0.1'), {});
     assert.deepEqual(inferFromHost('amazonaws.com.evil.test'), {});
+  });
+});
+
+describe('docs/client.md', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs/client.md'), 'utf8');
+
+  it('documents exactly the exit codes the CLI uses', () => {
+    const table = doc.slice(doc.indexOf('### Exit codes'));
+    const documented = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(documented, Object.values(EXIT));
+  });
+
+  it('names every client error code', () => {
+    const codes = [new CredentialsNotFound('x'), new CredentialsInvalid('x'), new ServiceError({ awsCode: 'x', status: 400, message: 'x' }), new TlsRefused('x', 'x'), new NetworkError('x', 'x'), new Timeout('x')].map((e) => e.code);
+    for (const c of codes) assert.ok(doc.includes(`\`${c}\``), `docs/client.md does not mention ${c}`);
   });
 });
