@@ -52,6 +52,12 @@ export interface ManagedPolicy {
   readonly description: string | undefined;
 }
 
+export interface PolicyVersion {
+  readonly versionId: string;
+  readonly isDefaultVersion: boolean;
+  readonly createDate: string;
+}
+
 export interface AttachedPolicy {
   readonly policyName: string;
   readonly policyArn: string;
@@ -262,6 +268,18 @@ export class IamClient {
   async getPolicyDocument(arn: string, versionId: string): Promise<string> {
     const r = await this.#q.call('GetPolicyVersion', { PolicyArn: arn, VersionId: versionId });
     return decodeDocument(textAt(r, 'PolicyVersion', 'Document')) ?? '';
+  }
+  async listPolicyVersions(arn: string): Promise<PolicyVersion[]> {
+    return (await this.#all('ListPolicyVersions', 'Versions', { PolicyArn: arn })).map((v) => ({ versionId: s(v, 'VersionId'), isDefaultVersion: textAt(v, 'IsDefaultVersion') === 'true', createDate: s(v, 'CreateDate') }));
+  }
+  /** A new version of a managed policy, made the default unless `setAsDefault` is false. */
+  async createPolicyVersion(arn: string, document: string, setAsDefault = true): Promise<PolicyVersion> {
+    const r = await this.#q.call('CreatePolicyVersion', { PolicyArn: arn, PolicyDocument: document, SetAsDefault: setAsDefault });
+    const v = r.children.find((c) => c.name === 'PolicyVersion')!;
+    return { versionId: s(v, 'VersionId'), isDefaultVersion: textAt(v, 'IsDefaultVersion') === 'true', createDate: s(v, 'CreateDate') };
+  }
+  async deletePolicyVersion(arn: string, versionId: string): Promise<void> {
+    await this.#q.call('DeletePolicyVersion', { PolicyArn: arn, VersionId: versionId });
   }
   async deletePolicy(arn: string): Promise<void> {
     await this.#q.call('DeletePolicy', { PolicyArn: arn });

@@ -223,6 +223,16 @@ describe('portcullis against a running gateway', () => {
     assert.equal(p.Arn, `arn:aws:iam::${account}:policy/UserReader`);
     assert.deepEqual((await okJson<{ Document: unknown }>(['policies', 'get', p.Arn])).Document, JSON.parse(doc));
     assert.ok((await okJson<Array<{ Arn: string }>>(['policies', 'list', '--scope', 'local'])).some((x) => x.Arn === p.Arn));
+    // New versions: at most 5 exist; --prune makes room by deleting the oldest non-default one.
+    for (let i = 2; i <= 5; i++) assert.equal((await okJson<{ VersionId: string }>(['policies', 'update', p.Arn, '--document', doc])).VersionId, `v${i}`);
+    const full = await run(['policies', 'update', p.Arn, '--document', doc]);
+    assert.equal(full.code, 5);
+    assert.match(full.stderr, /LimitExceeded/);
+    const pruned = await okJson<{ VersionId: string; IsDefaultVersion: boolean }>(['policies', 'update', p.Arn, '--document', doc.replace('iam:GetUser', 'iam:GetGroup'), '--prune']);
+    assert.deepEqual(pruned, { PolicyArn: p.Arn, VersionId: 'v6', IsDefaultVersion: true });
+    assert.deepEqual((await okJson<Array<{ VersionId: string; IsDefaultVersion: boolean }>>(['policies', 'versions', p.Arn])).map((v) => v.VersionId).sort(), ['v2', 'v3', 'v4', 'v5', 'v6']);
+    assert.match(JSON.stringify((await okJson<{ Document: unknown }>(['policies', 'get', p.Arn])).Document), /iam:GetGroup/);
+
     assert.ok((await okJson<Array<{ Arn: string }>>(['policies', 'list', '--scope', 'aws'])).every((x) => x.Arn.startsWith('arn:aws:iam::aws:policy/')));
     await ok(['policies', 'attach', p.Arn, '--role', 'Auditor']);
     assert.deepEqual((await okJson<Array<{ PolicyArn: string }>>(['policies', 'attached', '--role', 'Auditor'])).map((x) => x.PolicyArn), [p.Arn]);
@@ -273,7 +283,11 @@ describe('portcullis against a running gateway', () => {
     assert.match(rdel.stderr, /\[1\/3\] detaching .*UserReader\n\[2\/3\] deleting inline policy deny-delete\n\[3\/3\] deleting role Auditor/);
     await ok(['policies', 'detach', p.Arn, '--user', 'sim']);
     await ok(['users', 'delete', 'sim', '--force']);
-    await ok(['policies', 'delete', p.Arn]);
+    const versionsLeft = await run(['policies', 'delete', p.Arn]);
+    assert.equal(versionsLeft.code, 5);
+    assert.match(versionsLeft.stderr, /DeleteConflict/);
+    const pdel = await ok(['policies', 'delete', p.Arn, '--force']);
+    assert.match(pdel.stderr, /^(\[\d\/5\] deleting version v[2-5]\n){4}\[5\/5\] deleting arn:aws:iam::\d{12}:policy\/UserReader\n$/);
     assert.equal((await run(['policies', 'get', p.Arn])).code, 5);
   });
 

@@ -69,14 +69,66 @@ export const policyCommands: Command[] = [
     },
   },
   {
-    path: ['policies', 'delete'],
-    summary: 'Delete a managed policy (detach it everywhere first).',
+    path: ['policies', 'update'],
+    summary: 'Give a managed policy a new document: a new default version (IAM keeps at most 5).',
+    usage: 'ARN --document JSON|@FILE [--prune]',
+    client: true,
+    options: {
+      document: { type: 'string', value: 'JSON|@FILE', description: 'the new policy document (- reads stdin)' },
+      prune: { type: 'boolean', description: 'when 5 versions exist, delete the oldest non-default one first' },
+    },
+    examples: ['portcullis policies update arn:aws:iam::123456789012:policy/Ping --document @ping-v2.json --prune'],
+    async run(inv) {
+      const iam = clientContext(inv).iam();
+      const arn = arg(inv, 0, 'the policy ARN', 'policies update');
+      const document = readDocument(inv.need('document'), inv, '--document');
+      if (inv.bool('prune')) {
+        const versions = await iam.listPolicyVersions(arn);
+        if (versions.length >= 5) {
+          const oldest = versions.filter((v) => !v.isDefaultVersion).sort((a, b) => a.createDate.localeCompare(b.createDate) || a.versionId.localeCompare(b.versionId, undefined, { numeric: true }))[0];
+          if (oldest !== undefined) {
+            inv.progress(`deleting the oldest version, ${oldest.versionId}`);
+            await iam.deletePolicyVersion(arn, oldest.versionId);
+          }
+        }
+      }
+      const v = await iam.createPolicyVersion(arn, document);
+      return { json: { PolicyArn: arn, VersionId: v.versionId, IsDefaultVersion: v.isDefaultVersion }, text: `${arn} is now at ${v.versionId}\n` };
+    },
+  },
+  {
+    path: ['policies', 'versions'],
+    summary: 'List the versions of a managed policy.',
     usage: 'ARN',
     client: true,
-    examples: ['portcullis policies delete arn:aws:iam::123456789012:policy/Ping'],
+    examples: ['portcullis policies versions arn:aws:iam::123456789012:policy/Ping'],
+    async run(inv) {
+      const versions = await clientContext(inv).iam().listPolicyVersions(arg(inv, 0, 'the policy ARN', 'policies versions'));
+      return {
+        json: versions.map((v) => ({ VersionId: v.versionId, IsDefaultVersion: v.isDefaultVersion, CreateDate: v.createDate })),
+        table: { columns: ['VERSION', 'DEFAULT', 'CREATED'], rows: versions.map((v) => [v.versionId, v.isDefaultVersion ? 'yes' : '', v.createDate]) },
+      };
+    },
+  },
+  {
+    path: ['policies', 'delete'],
+    summary: 'Delete a managed policy (detach it everywhere first); with --force, first delete its non-default versions.',
+    usage: 'ARN [--force]',
+    client: true,
+    options: { force: { type: 'boolean', description: 'delete the non-default versions first (shows progress)' } },
+    examples: ['portcullis policies delete arn:aws:iam::123456789012:policy/Ping --force'],
     async run(inv) {
       const arn = arg(inv, 0, 'the policy ARN', 'policies delete');
-      await clientContext(inv).iam().deletePolicy(arn);
+      const iam = clientContext(inv).iam();
+      if (inv.bool('force')) {
+        const old = (await iam.listPolicyVersions(arn)).filter((v) => !v.isDefaultVersion);
+        for (const [i, v] of old.entries()) {
+          inv.progress(`[${i + 1}/${old.length + 1}] deleting version ${v.versionId}`);
+          await iam.deletePolicyVersion(arn, v.versionId);
+        }
+        inv.progress(`[${old.length + 1}/${old.length + 1}] deleting ${arn}`);
+      }
+      await iam.deletePolicy(arn);
       return done(`deleted ${arn}`, { Arn: arn, Deleted: true });
     },
   },
