@@ -26,11 +26,12 @@ export function fromProfile(opts: ProviderOptions & { profile?: string } = {}): 
       if (opts.profile || env['AWS_PROFILE']) throw new CredentialsInvalid(`${where}; check the name, or add it (see docs/client.md)`);
       throw new CredentialsNotFound(`shared files: ${where}`);
     }
-    return resolveProfile(name, files.profiles, opts, [])();
+    const named = Boolean(opts.profile || env['AWS_PROFILE']);
+    return resolveProfile(name, files.profiles, opts, [], named)();
   };
 }
 
-function resolveProfile(name: string, profiles: ReadonlyMap<string, Profile>, opts: ProviderOptions, seen: readonly string[]): CredentialProvider {
+function resolveProfile(name: string, profiles: ReadonlyMap<string, Profile>, opts: ProviderOptions, seen: readonly string[], named = false): CredentialProvider {
   const where = `profile:${name}`;
   if (seen.includes(name)) throw new CredentialsInvalid(`profile \`${name}\`: source_profile loops (${[...seen, name].join(' -> ')})`);
   const p = profiles.get(name);
@@ -76,6 +77,8 @@ function resolveProfile(name: string, profiles: ReadonlyMap<string, Profile>, op
   if (keys !== undefined) return keys;
   if (p['credential_process']) return fromProcess(p['credential_process'], { ...opts, profile: name });
   if (seen.length > 0) throw new CredentialsInvalid(`profile \`${name}\` (a source_profile) has no credentials`);
+  // As with a missing profile: one the user named must provide the credentials.
+  if (named) throw new CredentialsInvalid(`profile \`${name}\` has no credentials (no keys, role_arn or credential_process)`);
   throw new CredentialsNotFound(`shared files: profile \`${name}\` has no credentials (no keys, role_arn or credential_process)`);
 }
 

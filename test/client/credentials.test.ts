@@ -187,7 +187,10 @@ describe('shared files', () => {
       await assert.rejects(fromProfile({ env: { HOME: dir, AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') } })(), CredentialsNotFound);
       const fallback = async (): Promise<Credentials> => ({ ...KEY, source: 'fallback' });
       await assert.rejects(defaultProvider({ env, profile: 'nope', fallback: [fallback] })(), CredentialsInvalid);
-      await assert.rejects(fromProfile({ env, profile: 'empty' })(), CredentialsNotFound);
+      // `empty` exists but has no credentials: an error when named, nothing when it is the implicit default.
+      await assert.rejects(fromProfile({ env, profile: 'empty' })(), (e: unknown) => e instanceof CredentialsInvalid && /`empty` has no credentials/.test(e.message));
+      writeFileSync(join(dir, 'config-empty-default'), '[default]\nregion = us-east-1\n');
+      await assert.rejects(fromProfile({ env: { ...env, AWS_CONFIG_FILE: join(dir, 'config-empty-default'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') } })(), CredentialsNotFound);
     });
 
     it('a source_profile loop is an error', async () => {
