@@ -4,3 +4,4 @@ export * from './clock.js';
 export * from './ids.js';
 export * from './principal.js';
 export * from './lru.js';
+export * from './tlsSuites.js';
