@@ -13,6 +13,7 @@ import { evaluate, type MatchedStatement } from '../iam/evaluate.js';
 import { tokenize } from '../iam/pattern.js';
 import { param, required, type XmlNode } from './query.js';
 import type { ApiContext, QueryAction } from './sts.js';
+import type { PrincipalPolicies } from '../store/types.js';
 
 type Params = ReadonlyMap<string, string>;
 
@@ -150,23 +151,50 @@ function ownerAccount(p: Params): string | undefined {
   return account;
 }
 
+/**
+ * The policies of the user, group or role that PolicySourceArn names (a user's include its
+ * groups'), and the principal the simulation acts as: the user, a member of the group, or a
+ * session of the role.
+ */
+async function policySource(sourceArn: string, ctx: ApiContext): Promise<{ kind: 'user' | 'group' | 'role'; stored: PrincipalPolicies; principal: AuthzPrincipal }> {
+  const arn = parseArn(sourceArn);
+  const m = arn?.service === 'iam' && arn.account === ctx.principal.accountId ? /^(user|group|role)\/(?:.*\/)?([^/]+)$/.exec(arn.resource) : null;
+  const accountId = ctx.principal.accountId;
+  const kind = (m?.[1] ?? 'user') as 'user' | 'group' | 'role';
+  const missing = () => new PortcullisError('NoSuchEntity', `The ${kind} with ARN ${sourceArn} cannot be found.`);
+  if (m === null) throw missing();
+  const name = m[2]!;
+  if (kind === 'user') {
+    const user = await ctx.store.getUser(accountId, name);
+    if (user === undefined) throw missing();
+    return { kind, stored: await ctx.store.principalPolicies(user.userId), principal: { kind: 'user', arn: sourceArn, accountId } };
+  }
+  if (kind === 'role') {
+    const role = await ctx.store.getRole(accountId, name);
+    if (role === undefined) throw missing();
+    return { kind, stored: await ctx.store.rolePolicies(role.roleId), principal: { kind: 'role-session', arn: sourceArn, accountId, roleArn: sourceArn } };
+  }
+  const group = await ctx.store.getGroup(accountId, name);
+  if (group === undefined) throw missing();
+  const owner = { type: 'group', id: group.groupId } as const;
+  const [inline, attached] = await Promise.all([ctx.store.listInlinePolicies(owner), ctx.store.listAttachedPolicies(owner)]);
+  const managed = await Promise.all(attached.map(async (x) => ({ arn: x.arn, versionId: x.defaultVersionId, document: (await ctx.store.getPolicyVersion(x.arn, x.defaultVersionId))!.document })));
+  return { kind, stored: { inline, managed, boundary: undefined }, principal: { kind: 'user', arn: sourceArn, accountId } };
+}
+
 export const SIMULATE_ACTIONS: Readonly<Record<string, QueryAction>> = {
   SimulatePrincipalPolicy: {
     resource: async (p) => param(p, 'PolicySourceArn') ?? '*',
     async run(p, ctx) {
       const sourceArn = required(p, 'PolicySourceArn');
-      const arn = parseArn(sourceArn);
-      const userName = arn?.service === 'iam' && arn.account === ctx.principal.accountId ? /^user\/(?:.*\/)?([^/]+)$/.exec(arn.resource)?.[1] : undefined;
-      const user = userName === undefined ? undefined : await ctx.store.getUser(ctx.principal.accountId, userName);
-      if (user === undefined) throw new PortcullisError('NoSuchEntity', `The user with ARN ${sourceArn} cannot be found.`);
-      const stored = await ctx.store.principalPolicies(user.userId);
+      const { kind, stored, principal: source } = await policySource(sourceArn, ctx);
       const identity: Source[] = [
-        ...stored.inline.map((x) => ({ policy: compileInput(x.document, x.policyName, 'identity'), type: 'user' })),
+        ...stored.inline.map((x) => ({ policy: compileInput(x.document, x.policyName, 'identity'), type: kind })),
         ...stored.managed.map((x) => ({ policy: compileInput(x.document, x.arn.split('/').pop()!, 'identity'), type: x.arn.startsWith('arn:aws:iam::aws:') ? 'aws-managed' : 'user-managed' })),
         ...inputs(p, 'PolicyInputList', 'identity', 'IAM Policy'),
       ];
       const storedBoundary = stored.boundary === undefined ? undefined : { policy: compileInput(stored.boundary.document, stored.boundary.arn.split('/').pop()!, 'identity'), type: stored.boundary.arn.startsWith('arn:aws:iam::aws:') ? 'aws-managed' : 'user-managed' };
-      const principal = callerPrincipal(p, ctx, { kind: 'user', arn: sourceArn, accountId: user.accountId });
+      const principal = callerPrincipal(p, ctx, source);
       return simulate({ principal, identity, boundary: boundaryInput(p) ?? storedBoundary, resourcePolicy: resourcePolicy(p), resourceOwner: ownerAccount(p) }, p);
     },
   },

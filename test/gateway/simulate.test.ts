@@ -8,7 +8,10 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { CreateUserCommand, IAMClient, PutUserPolicyCommand, SimulateCustomPolicyCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  AttachGroupPolicyCommand, CreateGroupCommand, CreatePolicyCommand, CreateRoleCommand, CreateUserCommand, IAMClient, PutGroupPolicyCommand, PutRolePolicyCommand,
+  PutUserPolicyCommand, SimulateCustomPolicyCommand, SimulatePrincipalPolicyCommand,
+} from '@aws-sdk/client-iam';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 
@@ -57,6 +60,27 @@ describe('policy simulation', () => {
     assert.equal(by.get('iam:DeleteUser')?.EvalDecision, 'explicitDeny');
     assert.equal(by.get('iam:CreateUser')?.EvalDecision, 'implicitDeny');
     assert.equal(out.IsTruncated, false);
+  });
+
+  it('SDK: SimulatePrincipalPolicy takes a role or a group as the source, with their own policies', async () => {
+    const doc = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] });
+    const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+    const roleArn = (await iam.send(new CreateRoleCommand({ RoleName: 'sim-role', AssumeRolePolicyDocument: trust }))).Role!.Arn!;
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'sim-role', PolicyName: 'ReadQueues', PolicyDocument: doc('sqs:Receive*') }));
+    const groupArn = (await iam.send(new CreateGroupCommand({ GroupName: 'sim-group' }))).Group!.Arn!;
+    await iam.send(new PutGroupPolicyCommand({ GroupName: 'sim-group', PolicyName: 'Inline', PolicyDocument: doc('sns:Publish') }));
+    const managed = (await iam.send(new CreatePolicyCommand({ PolicyName: 'SimManaged', PolicyDocument: doc('sqs:Send*') }))).Policy!.Arn!;
+    await iam.send(new AttachGroupPolicyCommand({ GroupName: 'sim-group', PolicyArn: managed }));
+    const decide = async (source: string, actions: string[]) => {
+      const out = await iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: source, ActionNames: actions }));
+      return Object.fromEntries(out.EvaluationResults!.map((r) => [r.EvalActionName, [r.EvalDecision, r.MatchedStatements?.map((m) => `${m.SourcePolicyId}/${m.SourcePolicyType}`).join(',') ?? '']]));
+    };
+    assert.deepEqual(await decide(roleArn, ['sqs:ReceiveMessage', 'sns:Publish']), { 'sqs:ReceiveMessage': ['allowed', 'ReadQueues/role'], 'sns:Publish': ['implicitDeny', ''] });
+    assert.deepEqual(await decide(groupArn, ['sns:Publish', 'sqs:SendMessage', 'sqs:ReceiveMessage']), {
+      'sns:Publish': ['allowed', 'Inline/group'], 'sqs:SendMessage': ['allowed', 'SimManaged/user-managed'], 'sqs:ReceiveMessage': ['implicitDeny', ''],
+    });
+    await assert.rejects(iam.send(new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn.replace('sim-role', 'nobody'), ActionNames: ['sqs:ReceiveMessage'] })),
+      (e: Error) => e.name === 'NoSuchEntityException' && /The role with ARN/.test(e.message));
   });
 
   it('SDK: keys the policies read but the request did not give are MissingContextValues', async () => {
