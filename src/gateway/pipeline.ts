@@ -16,7 +16,7 @@ import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.
 import type { Jwks } from '../sts/webIdentity.js';
 import type { IdentitySigner } from './identity.js';
 import type { Upstream } from './proxy.js';
-import { expand, requestTags, type RequestValues, type Route } from './routes.js';
+import { expand, parseJsonBody, requestTags, type RequestValues, type Route } from './routes.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -141,11 +141,9 @@ function routeOf(upstream: Upstream, operation: string): { route: Route; params:
 /** A JSON body that a route reads; anything else is a client error, not a failure of ours. */
 function jsonBody(body: Buffer): unknown {
   if (body.length === 0) return {};
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new PortcullisError('ValidationError', 'The request body is not valid JSON.');
-  }
+  const parsed = parseJsonBody(body);
+  if (parsed === undefined) throw new PortcullisError('ValidationError', 'The request body is not valid JSON (UTF-8, each member name once per object).');
+  return parsed.value;
 }
 
 /** The route's condition keys, and aws:RequestTag/… with aws:TagKeys when it names the request's tags. */

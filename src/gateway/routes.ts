@@ -247,3 +247,47 @@ export function requestTags(route: Route, body: unknown): Array<[string, string]
   }
   return out;
 }
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The JSON body a route reads, parsed so that the gateway and the upstream cannot read it two
+ * ways: invalid UTF-8 and objects that name one member twice are refused (parsers differ on
+ * which of two equal names wins, so authorizing one value while the upstream acts on the other
+ * would be a way around the policy). Undefined when the text is not JSON.
+ */
+export function parseJsonBody(body: Uint8Array): { value: unknown } | undefined {
+  let text: string;
+  let value: unknown;
+  try {
+    text = STRICT_UTF8.decode(body);
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return memberNamesIn(text) === membersOf(value) ? { value } : undefined;
+}
+
+/** How many member names valid JSON text holds: strings followed by a colon. */
+function memberNamesIn(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) !== 0x22) continue;
+    let j = i + 1;
+    while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+    let k = j + 1;
+    while (k < text.length && (text[k] === ' ' || text[k] === '\t' || text[k] === '\n' || text[k] === '\r')) k++;
+    if (text[k] === ':') n++;
+    i = j;
+  }
+  return n;
+}
+
+/** How many members the parsed value holds, at every depth (duplicates collapse to one). */
+function membersOf(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + membersOf(x), 0);
+  if (v === null || typeof v !== 'object') return 0;
+  let n = 0;
+  for (const x of Object.values(v)) n += 1 + membersOf(x);
+  return n;
+}

@@ -19,7 +19,8 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyComm
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { accountOfKeyId } from '../../src/core/ids.js';
-import { expand, parseTemplate, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
+import { expand, parseJsonBody, parseTemplate, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
+import fc from 'fast-check';
 import { HeaderMap } from '../../src/sigv4/canonicalHeaders.js';
 import { Signer } from '../../src/sigv4/sign.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
@@ -43,6 +44,22 @@ describe('route templates', () => {
     assert.equal(expand(many, values({ body: { ids: [] } })), undefined);
     assert.equal(expand(parseTemplate('{body.a.b}'), values({ body: { a: 'flat' } })), undefined);
     assert.equal(expand(parseTemplate('{body.constructor}'), values({ body: {} })), undefined, 'only own fields');
+  });
+
+  it('JSON bodies that routes read: any JSON is taken as is; a name twice in one object, or invalid UTF-8, is refused', () => {
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      const text = JSON.stringify(v);
+      assert.deepEqual(parseJsonBody(Buffer.from(text))?.value, JSON.parse(text));
+    }), { numRuns: 300 });
+    fc.assert(fc.property(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue(), { minKeys: 1, maxKeys: 4 }), fc.jsonValue(), (o, extra) => {
+      const text = JSON.stringify(o);
+      const name = Object.keys(o)[0]!;
+      // The same name once more, as the last member of the outer object and nested one level down.
+      assert.equal(parseJsonBody(Buffer.from(`${text.slice(0, -1)},${JSON.stringify(name)}:${JSON.stringify(extra)}}`)), undefined);
+      assert.equal(parseJsonBody(Buffer.from(`{"outer":${text.slice(0, -1)},${JSON.stringify(name)}:1}}`)), undefined);
+    }), { numRuns: 300 });
+    assert.equal(parseJsonBody(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), undefined, 'invalid UTF-8');
+    assert.deepEqual(parseJsonBody(Buffer.from('{"a":"x\\":y","b":{"c":":"}}'))?.value, { a: 'x":y', b: { c: ':' } });
   });
 
   it('templates with unknown sources or loose braces are refused', () => {
@@ -209,6 +226,10 @@ describe('data-plane authorization with routes, request values and resource poli
     });
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [mine, other] })), (e: Error) => e.name === 'AccessDeniedException' && e.message.includes(`pipeline/${other}`));
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [other] })), { name: 'AccessDeniedException' });
+    // One name twice: parsers differ on which wins, so the gateway refuses rather than guess.
+    const twice = await signedJson(gw, alice, 'DataPipeline.DescribePipelines', `{"pipelineIds":["${mine}"],"pipelineIds":["${other}"]}`);
+    assert.equal(twice.status, 400);
+    assert.match(twice.body, /ValidationException/);
     // A request that names no pipeline is refused, not authorized on a guess.
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [] })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.name === 'ValidationException' && e.$metadata?.httpStatusCode === 400);
   });
@@ -275,6 +296,22 @@ describe('data-plane authorization with routes, request values and resource poli
     await assert.rejects(admin.send(new DescribePipelinesCommand({ pipelineIds: [id] })), { name: 'AccessDeniedException' }, 'the reloaded deny is still in force');
   });
 });
+
+/** An awsJson request with exactly this body text, signed by `creds`. */
+async function signedJson(gw: RunningGateway, creds: Creds, target: string, body: string): Promise<{ status: number; body: string }> {
+  const url = new URL(gw.url);
+  const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
+  const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: creds, region: 'us-east-1', service: 'datapipeline' });
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: '/', method: 'POST', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function waitFor(check: () => unknown, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
