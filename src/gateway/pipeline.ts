@@ -16,7 +16,7 @@ import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.
 import type { Jwks } from '../sts/webIdentity.js';
 import type { IdentitySigner } from './identity.js';
 import type { Upstream } from './proxy.js';
-import { expand, parseJsonBody, requestTags, type RequestValues, type Route } from './routes.js';
+import { expand, parseJsonBody, requestParams, requestTags, type RequestValues, type Route } from './routes.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
@@ -301,13 +301,15 @@ export class Pipeline {
 
       // Said only to a caller whose signature verified: the routes are nobody else's business.
       if (rest && matched === undefined) throw new PortcullisError('InvalidAction', `No route of the ${svc.name} service takes ${wire.method} ${wire.path.slice(0, 128)}.`);
-      let params: Map<string, string>;
+      const contentType = wire.headers.first('content-type');
+      const form = svc.protocol === 'query' && (contentType === undefined || contentType.toLowerCase().startsWith('application/x-www-form-urlencoded'))
+        ? (payload as Buffer).toString('utf8')
+        : '';
+      const { params, repeated } = requestParams(form, wire.query);
       if (svc.protocol === 'query') {
-        params = queryParams(payload as Buffer, wire.headers.first('content-type'), wire.query);
+        if (repeated.has('Action')) throw new PortcullisError('InvalidParameterValue', 'The parameter `Action` appears more than once.');
         operation = params.get('Action');
         if (operation !== undefined) matched = routeOf(upstream, operation);
-      } else {
-        params = new Map(new URLSearchParams(wire.query));
       }
       if (operation === undefined || !/^[A-Za-z0-9]{1,128}$/.test(operation)) throw new PortcullisError(operation === undefined ? 'MissingAction' : 'InvalidAction', 'The request names no valid operation.');
       const route = matched?.route;
@@ -319,6 +321,7 @@ export class Pipeline {
         account: svc.account ?? principal.accountId,
         path: matched?.params ?? {},
         query: params,
+        repeated,
         headers: wire.headers,
         body: route?.readsBody === true && protocol !== 'query' ? jsonBody(payload as Buffer) : undefined,
       };

@@ -21,6 +21,8 @@ export interface RequestValues {
   readonly account: string;
   readonly path: Readonly<Record<string, string>>;
   readonly query: ReadonlyMap<string, string>;
+  /** Query or form parameters sent more than once: a template may not read them. */
+  readonly repeated: ReadonlySet<string>;
   readonly headers: HeaderMap;
   /** The parsed JSON body, when a rule of the route reads it. */
   readonly body: unknown;
@@ -76,6 +78,8 @@ function valuesOf(part: Exclude<Part, { text: string }>, v: RequestValues): stri
       return x === undefined ? [] : [x];
     }
     case 'query': {
+      // Which of two equal names counts differs between frameworks: never authorize on a guess.
+      if (v.repeated.has(part.name[0]!)) throw new PortcullisError('InvalidParameterValue', `The parameter \`${part.name[0]!.slice(0, 64)}\` appears more than once.`);
       const x = v.query.get(part.name[0]!);
       return x === undefined ? [] : [x];
     }
@@ -290,4 +294,21 @@ function membersOf(v: unknown): number {
   let n = 0;
   for (const x of Object.values(v)) n += 1 + membersOf(x);
   return n;
+}
+
+/**
+ * The parameters of URL-encoded texts (a form body, the query string), the first of each name,
+ * and the names sent more than once anywhere in them.
+ */
+export function requestParams(...texts: readonly string[]): { params: Map<string, string>; repeated: Set<string> } {
+  const params = new Map<string, string>();
+  const repeated = new Set<string>();
+  for (const text of texts) {
+    if (text === '') continue;
+    for (const [k, v] of new URLSearchParams(text)) {
+      if (params.has(k)) repeated.add(k);
+      else params.set(k, v);
+    }
+  }
+  return { params, repeated };
 }

@@ -19,7 +19,7 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyComm
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { accountOfKeyId } from '../../src/core/ids.js';
-import { expand, parseJsonBody, parseTemplate, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
+import { expand, parseJsonBody, parseTemplate, requestParams, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
 import fc from 'fast-check';
 import { HeaderMap } from '../../src/sigv4/canonicalHeaders.js';
 import { Signer } from '../../src/sigv4/sign.js';
@@ -29,7 +29,7 @@ import { REPO_ROOT } from '../helpers/paths.js';
 type Creds = { accessKeyId: string; secretAccessKey: string };
 
 function values(over: Partial<RequestValues> = {}): RequestValues {
-  return { region: 'us-east-1', account: '123456789012', path: {}, query: new Map(), headers: HeaderMap.fromRecord({}), body: undefined, ...over };
+  return { region: 'us-east-1', account: '123456789012', path: {}, query: new Map(), repeated: new Set(), headers: HeaderMap.fromRecord({}), body: undefined, ...over };
 }
 
 describe('route templates', () => {
@@ -44,6 +44,11 @@ describe('route templates', () => {
     assert.equal(expand(many, values({ body: { ids: [] } })), undefined);
     assert.equal(expand(parseTemplate('{body.a.b}'), values({ body: { a: 'flat' } })), undefined);
     assert.equal(expand(parseTemplate('{body.constructor}'), values({ body: {} })), undefined, 'only own fields');
+    // A parameter sent twice is refused: frameworks differ on which of the two counts.
+    const { params, repeated } = requestParams('id=a&x=1', 'id=b');
+    assert.deepEqual([params.get('id'), [...repeated]], ['a', ['id']]);
+    assert.throws(() => expand(parseTemplate('thing/{query.id}'), values({ query: params, repeated })), /appears more than once/);
+    assert.deepEqual(expand(parseTemplate('thing/{query.x}'), values({ query: params, repeated })), ['thing/1']);
   });
 
   it('JSON bodies that routes read: any JSON is taken as is; a name twice in one object, or invalid UTF-8, is refused', () => {
