@@ -84,7 +84,8 @@ function valuesOf(part: Exclude<Part, { text: string }>, v: RequestValues): stri
       return x === undefined ? [] : [x];
     }
     case 'header': {
-      const x = v.headers.first(part.name[0]!);
+      const x = v.headers.sole(part.name[0]!);
+      if (x === null) throw new PortcullisError('InvalidParameterValue', `The header \`${part.name[0]!.slice(0, 64)}\` appears more than once.`);
       return x === undefined ? [] : [x];
     }
     case 'body': {

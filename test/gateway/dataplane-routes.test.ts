@@ -49,6 +49,7 @@ describe('route templates', () => {
     assert.deepEqual([params.get('id'), [...repeated]], ['a', ['id']]);
     assert.throws(() => expand(parseTemplate('thing/{query.id}'), values({ query: params, repeated })), /appears more than once/);
     assert.deepEqual(expand(parseTemplate('thing/{query.x}'), values({ query: params, repeated })), ['thing/1']);
+    assert.throws(() => expand(parseTemplate('{header.x-tenant}'), values({ headers: HeaderMap.fromRaw(['X-Tenant', 'a', 'x-tenant', 'b']) })), /appears more than once/);
   });
 
   it('JSON bodies that routes read: any JSON is taken as is; a name twice in one object, or invalid UTF-8, is refused', () => {
