@@ -26,6 +26,7 @@ import type { Principal } from '../core/principal.js';
 import type { ParsedAuth } from '../sigv4/parse.js';
 import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { decoderStream } from '../sigv4/stream.js';
+import { percentDecode } from '../sigv4/uriEncode.js';
 import type { Readable } from 'node:stream';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store, StoreChange } from '../store/types.js';
@@ -145,6 +146,26 @@ function jsonBody(body: Buffer): unknown {
   }
 }
 
+/**
+ * Does the path have a `.` or `..` segment, sent as is or percent-encoded (once or twice), with `/`
+ * or `\\` as the separator? Routes match the path as sent, and it goes to the upstream as sent, but
+ * an upstream that normalizes it (WHATWG URL parsing, most web servers; some take `\\` for `/`)
+ * would serve another resource than the one authorized: `/public/../admin/x` matches
+ * `GET /public/{key+}`. SigV4 signs such a path normalized as well (`/admin/x`). So the data plane
+ * takes no such path at all. https://www.rfc-editor.org/rfc/rfc3986#section-5.2.4
+ */
+export function hasDotSegment(path: string): boolean {
+  if (!path.includes('.') && !/%(?:2e|25)/i.test(path)) return false;
+  let p = path;
+  for (let round = 0; round < 3; round++) {
+    for (const segment of p.split(/[/\\]/)) if (segment === '.' || segment === '..') return true;
+    const decoded = percentDecode(p).toString('latin1');
+    if (decoded === p) return false;
+    p = decoded;
+  }
+  return false;
+}
+
 /** The route's condition keys, and aws:RequestTag/… with aws:TagKeys when it names the request's tags. */
 function addRequestKeys(context: RequestContext, route: Route, values: RequestValues): void {
   for (const [key, template] of route.conditions) {
@@ -258,6 +279,10 @@ export class Pipeline {
     const protocol: Protocol = svc.protocol === 'query' ? 'query' : svc.protocol === 'rest-xml' ? 'restXml' : 'json';
     const jsonVersion = svc.protocol === 'json1.0' ? '1.0' : '1.1';
     try {
+      // INVARIANT: the path we route and authorize on is the path the upstream serves.
+      if (hasDotSegment(wire.path)) {
+        throw new PortcullisError('InvalidParameterValue', 'The request path has a `.` or `..` segment (plain or percent-encoded); send the path normalized.');
+      }
       this.#verifier.checkTimeAndScope(auth);
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
       const found = pending instanceof Promise ? await pending : pending;
