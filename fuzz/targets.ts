@@ -178,7 +178,7 @@ const SIGV4_WORDS = [
   'host;x-amz-date', 'x-amz-date', 'X-Amz-Date=', 'X-Amz-Algorithm=', 'X-Amz-Credential=', 'X-Amz-Signature=', 'X-Amz-Expires=604801',
   'X-Amz-SignedHeaders=', 'X-Amz-Security-Token=', 'x-amz-security-token: ', 'x-amz-content-sha256: ', 'UNSIGNED-PAYLOAD',
   'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'x-amz-region-set: ', '20260115T120000Z', '20260115',
-  'us-east-1', 'sts', 's3', '%', '%2', '%2F', '%2e%2e', '/../', '%C0%AF', '%FF', '&', '=', ',', ';', ' ', '\n', '\r\n', ':', AKID, TEMP_AKID,
+  'us-east-1', 'sts', 's3', 'constructor', '__proto__', 'toString', '%', '%2', '%2F', '%2e%2e', '/../', '%C0%AF', '%FF', '&', '=', ',', ';', ' ', '\n', '\r\n', ':', AKID, TEMP_AKID,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ function chunkedSeed(signed: boolean): Buffer {
 const awsChunked: FuzzTarget = {
   name: 'aws-chunked',
   seeds: () => [chunkedSeed(true), chunkedSeed(false)],
-  dictionary: ['\r\n', ';chunk-signature=', 'x-amz-checksum-crc32:', 'x-amz-checksum-sha256:', 'x-amz-trailer-signature:', '0\r\n', 'ffffffffffffffff', '10000', ':', '0;chunk-signature='],
+  dictionary: ['\r\n', ';chunk-signature=', 'x-amz-checksum-crc32:', 'x-amz-checksum-sha256:', 'x-amz-trailer-signature:', 'constructor:', '__proto__:', '0\r\n', 'ffffffffffffffff', '10000', ':', '0;chunk-signature='],
   run(data) {
     const key = deriveSigningKey(SECRET, '20260115', REGION, 's3');
     const signing = { key, seedSignature: 'a'.repeat(64), amzDate: '20260115T120000Z', scope: `20260115/${REGION}/s3/aws4_request` } as const;
@@ -278,7 +278,7 @@ const policyDocument: FuzzTarget = {
     Buffer.from(JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'A', Effect: 'Allow', Action: ['s3:Get*', 'iam:*'], Resource: 'arn:aws:s3:::b/${aws:username}/*', Condition: { StringLike: { 'aws:PrincipalTag/team': ['a*', 'b?'] }, IpAddress: { 'aws:SourceIp': '10.0.0.0/8' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['x'] }, DateLessThanIfExists: { 'aws:CurrentTime': '2030-01-01T00:00:00Z' }, NumericLessThan: { 's3:max-keys': '10' } } }] })),
     Buffer.from(JSON.stringify({ Version: '2012-10-17', Id: 'x', Statement: { Effect: 'Deny', Principal: { AWS: ['arn:aws:iam::123456789012:root', '*'] }, NotAction: 'sts:*', NotResource: ['*'], Condition: { Bool: { 'aws:SecureTransport': 'false' }, ArnLike: { 'aws:SourceArn': 'arn:aws:*:*:*:*' }, Null: { 'aws:TokenIssueTime': 'true' } } } })),
   ],
-  dictionary: ['"Version"', '"2012-10-17"', '"Statement"', '"Effect"', '"Allow"', '"Deny"', '"Action"', '"NotAction"', '"Resource"', '"Principal"', '"Condition"', '"StringLike"', '"ForAnyValue:', 'IfExists"', '${', '}', '*', '?', '[', ']', '{', '}', ',', ':', '"', '\\u0000', 'arn:aws:', '"BinaryEquals"', '"IpAddress"', '"::/0"'],
+  dictionary: ['"Version"', '"2012-10-17"', '"Statement"', '"Effect"', '"Allow"', '"Deny"', '"Action"', '"NotAction"', '"Resource"', '"Principal"', '"Condition"', '"StringLike"', '"ForAnyValue:', 'IfExists"', '${', '}', '*', '?', '[', ']', '{', '}', ',', ':', '"', '\\u0000', 'arn:aws:', '"BinaryEquals"', '"IpAddress"', '"::/0"', '"constructor"', '"__proto__"', '"toString"', '${toString}', '${constructor}'],
   run(data) {
     const text = data.toString('utf8');
     let firstError: unknown;

@@ -20,7 +20,7 @@ import { expand, requestTags, type RequestValues, type Route } from './routes.js
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
-import { PortcullisError, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
+import { PortcullisError, quoted, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
 import type { ParsedAuth } from '../sigv4/parse.js';
@@ -46,6 +46,9 @@ interface QueryService {
   readonly version: string;
   readonly actions: Readonly<Record<string, QueryAction>>;
 }
+
+/** The form of an access key ID (AKIA…, ASIA…): upper-case letters and digits. */
+const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
 
 const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics', '/_portcullis/identity-key']);
 
@@ -221,13 +224,20 @@ export class Pipeline {
       if (e instanceof PortcullisError && e.code === 'MissingAuthenticationToken') return this.#unsigned(req, res, trail, wire, e);
       return this.#fail(req, res, trail, e, 'query');
     }
-    trail.service = auth.service;
-    trail.accessKeyId = auth.accessKeyId;
+    // Only what has the form of an access key ID is recorded: a client that swapped its key ID
+    // and secret would otherwise have its secret written to the audit file.
+    trail.accessKeyId = ACCESS_KEY_ID.test(auth.accessKeyId) ? auth.accessKeyId : null;
     const upstream = this.#d.upstreams.get(auth.service);
-    if (upstream !== undefined) return this.#proxy(req, res, trail, wire, auth, upstream);
-    const service = SERVICES[auth.service];
+    if (upstream !== undefined) {
+      trail.service = auth.service;
+      return this.#proxy(req, res, trail, wire, auth, upstream);
+    }
+    // Own keys only: `constructor` or `__proto__` in a credential scope must not find Object.prototype.
+    const service = Object.hasOwn(SERVICES, auth.service) ? SERVICES[auth.service] : undefined;
+    // Recorded (and a metrics label) only when it is one we serve: made-up names must not grow the metrics.
+    if (service !== undefined) trail.service = auth.service;
     if (service === undefined) {
-      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${[...Object.keys(SERVICES), ...this.#d.upstreams.keys()].join("', '")}', not '${auth.service}'.`), 'query');
+      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${[...Object.keys(SERVICES), ...this.#d.upstreams.keys()].join("', '")}', not '${quoted(auth.service, 64)}'.`), 'query');
     }
     try {
       this.#verifier.checkTimeAndScope(auth);

@@ -45,7 +45,8 @@ export function tokenize(s: string, variables: boolean, wildcards: boolean): Tok
     pushText(s.slice(last, m.index));
     last = m.index + m[0].length;
     const inner = m[1]!.trim();
-    const special = SPECIAL[inner];
+    // Own keys only: `${constructor}` is a variable (of no key), not Object.prototype.constructor.
+    const special = Object.hasOwn(SPECIAL, inner) ? SPECIAL[inner] : undefined;
     if (special !== undefined) {
       out.push({ kind: 'text', text: special });
       continue;

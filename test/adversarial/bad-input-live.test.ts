@@ -408,3 +408,48 @@ describe('header smuggling', () => {
 
   it('still serving', stillServing);
 });
+
+describe('names that Object.prototype has (`constructor`, `__proto__`, `toString`)', () => {
+  const PROTO = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueof'];
+
+  for (const service of PROTO) {
+    it(`a credential scope for service \`${service}\`: 403 SignatureDoesNotMatch (AuthorizationHeaderMalformed), not a 500`, async () => {
+      await expectError(await sendRaw(gw, sts(GET_CALLER_IDENTITY, { credentials: admin(), service: service.toLowerCase() })), 403, 'SignatureDoesNotMatch');
+    });
+  }
+
+  it('made-up services do not become metric labels', async () => {
+    await sendRaw(gw, sts(GET_CALLER_IDENTITY, { credentials: admin(), service: 'made-up-service-xyz' }));
+    const r = await sendRaw(gw, rawRequest('GET', '/_portcullis/metrics', [['host', hostOf(gw)], ['connection', 'close']]));
+    assert.equal(r.status, 200);
+    assert.doesNotMatch(r.body, /made-up-service-xyz|constructor|__proto__|hasownproperty/i);
+  });
+
+  it('an x-amz-trailer named `constructor`: 400 InvalidParameterValue, not a 500', async () => {
+    const headers = signRaw(gw, { method: 'POST', path: '/', headers: { 'content-type': FORM, 'content-encoding': 'aws-chunked', 'x-amz-trailer': 'constructor', 'x-amz-decoded-content-length': String(GET_CALLER_IDENTITY.length) } }, { credentials: admin(), payloadHash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', contentSha256Header: true });
+    const body = `${GET_CALLER_IDENTITY.length.toString(16)}\r\n${GET_CALLER_IDENTITY}\r\n0\r\nconstructor:x\r\n\r\n`;
+    await expectError(await sendRaw(gw, rawRequest('POST', '/', [...headers, ['content-length', String(body.length)], ['connection', 'close']], body)), 400, 'InvalidParameterValue');
+  });
+
+  for (const type of ['constructor', '__proto__', 'toString']) {
+    it(`a trust policy with principal type \`${type}\`: 400 MalformedPolicyDocument`, async () => {
+      const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"${type}":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`;
+      const body = new URLSearchParams({ Action: 'CreateRole', Version: '2010-05-08', RoleName: `proto-${type.replace(/_/g, '')}`, AssumeRolePolicyDocument: doc }).toString();
+      await expectError(await sendRaw(gw, sts(body, { credentials: admin(), service: 'iam' })), 400, 'MalformedPolicyDocument');
+    });
+  }
+
+  it('a policy variable `${toString}` or `${constructor}` is a variable like any other: the user it is attached to is still served', async () => {
+    const creds = await userWithPolicy(gw, 'proto-vars', {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: ['arn:aws:iam::*:user/${aws:username}', 'arn:aws:iam::*:user/${toString}', 'arn:aws:iam::*:user/${constructor}', 'arn:aws:iam::*:user/${__proto__}'] }],
+    });
+    const ok = await sendRaw(gw, sts('Action=GetUser&Version=2010-05-08', { credentials: creds, service: 'iam' }));
+    assert.equal(ok.status, 200, ok.body);
+    // And `${toString}` does not match Object.prototype.toString's source text.
+    const other = await sendRaw(gw, sts('Action=GetUser&Version=2010-05-08&UserName=reader', { credentials: creds, service: 'iam' }));
+    await expectError(other, 403, 'AccessDenied');
+  });
+
+  it('still serving', stillServing);
+});

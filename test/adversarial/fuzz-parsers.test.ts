@@ -163,3 +163,22 @@ describe('npm run fuzz (smoke)', () => {
     }
   });
 });
+
+describe('policy documents built from IAM words and the names Object.prototype has', () => {
+  const target = TARGETS.find((t) => t.name === 'policy-document')!;
+  const PROTO = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
+  const word = fc.constantFrom(...PROTO, 'AWS', 'Service', '*', 'aws:username', 's3:GetObject', 'StringLike', 'ForAnyValue:StringEquals', 'Bool');
+  const text = fc.oneof(word, word.map((w) => `\${${w}}`), word.map((w) => `arn:aws:s3:::b/\${${w}}/*`));
+  const principal = fc.oneof(fc.constant('*'), fc.dictionary(word, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 3 }));
+  const condition = fc.dictionary(word, fc.dictionary(word, fc.oneof(text, fc.array(text, { maxLength: 2 })), { maxKeys: 2 }), { maxKeys: 2 });
+  const statement = fc.record({ Effect: fc.constantFrom('Allow', 'Deny'), Action: fc.oneof(text, fc.array(text, { minLength: 1, maxLength: 3 })), Resource: fc.oneof(text, fc.array(text, { minLength: 1, maxLength: 3 })), Principal: principal, Condition: condition }, { requiredKeys: ['Effect', 'Action', 'Resource'] });
+
+  it('parse, compile and evaluate give a value or MalformedPolicyDocument, never another exception', () => {
+    fc.assert(fc.property(fc.array(statement, { minLength: 1, maxLength: 3 }), (st) => {
+      // Serialized by hand so that `__proto__` stays an own key, as a client would send it.
+      const json = JSON.stringify({ Version: '2012-10-17', Statement: st }, (_, v: unknown) => v);
+      check(target, Buffer.from(json));
+      check(target, Buffer.from(json.replace(/"(constructor|toString)"/g, '"__proto__"')));
+    }), { numRuns: RUNS * 2 });
+  });
+});
