@@ -418,6 +418,14 @@ describe('names that Object.prototype has (`constructor`, `__proto__`, `toString
     });
   }
 
+  it('a proxied request with header fields named `__proto__` and `constructor` is forwarded like any other, not a 500', async () => {
+    const path = '/public/proto.txt';
+    const headers = signRaw(gw, { method: 'GET', path }, { credentials: reader, service: 'widgets' });
+    const r = await sendRaw(gw, rawRequest('GET', path, [...headers, ['__proto__', 'x'], ['constructor', 'y'], ['connection', 'close']]));
+    assert.equal(r.status, 200, r.body);
+    assert.equal(upstreamSaw.at(-1), path);
+  });
+
   it('made-up services do not become metric labels', async () => {
     await sendRaw(gw, sts(GET_CALLER_IDENTITY, { credentials: admin(), service: 'made-up-service-xyz' }));
     const r = await sendRaw(gw, rawRequest('GET', '/_portcullis/metrics', [['host', hostOf(gw)], ['connection', 'close']]));
