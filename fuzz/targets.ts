@@ -358,25 +358,40 @@ const uriPath: FuzzTarget = {
   },
 };
 
-function jwtSeed(): { jwks: Jwks; token: string } {
+function jwtSeed(): { jwks: Jwks; token: string; sign: (signingInput: string) => string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' }) as JsonWebKey;
   const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const head = enc({ alg: 'ES256', kid: 'k1', typ: 'JWT' });
   const body = enc({ iss: 'https://issuer.example', sub: 'user-1', aud: 'client-1', exp: NOW / 1000 + 600, iat: NOW / 1000 - 10 });
   const sig = cryptoSign('sha256', Buffer.from(`${head}.${body}`), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-  return { jwks: { keys: [{ ...jwk, kid: 'k1', alg: 'ES256', use: 'sig' }] }, token: `${head}.${body}.${sig}` };
+  const sign = (input: string) => cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  return { jwks: { keys: [{ ...jwk, kid: 'k1', alg: 'ES256', use: 'sig' }] }, token: `${head}.${body}.${sig}`, sign };
 }
-let jwt: { jwks: Jwks; token: string } | undefined;
+let jwt: ReturnType<typeof jwtSeed> | undefined;
 
 /** AssumeRoleWithWebIdentity's token, which arrives unsigned: issuer read first, then the JWT checked. */
 const webIdentityToken: FuzzTarget = {
   name: 'web-identity-token',
-  seeds: () => [Buffer.from((jwt ??= jwtSeed()).token)],
-  dictionary: ['.', 'eyJ', 'ey', '=', '-', '_', '"alg"', '"none"', '"HS256"'],
+  seeds: () => {
+    const token = (jwt ??= jwtSeed()).token;
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    const json = (x: string) => Buffer.from(x, 'base64url').toString('utf8');
+    // The same token in the structured form below, so that mutations reach the claims.
+    return [Buffer.from(token), Buffer.from(`${json(h)}\n${json(p)}\n${sig}`), Buffer.from(`${json(h)}\n${json(p)}`)];
+  },
+  dictionary: ['.', 'eyJ', '=', '-', '_', '"alg"', '"none"', '"HS256"', '"ES256"', '"RS256"', '"kid"', '"k1"', '"iss"', '"aud"', '"azp"', '"exp"', '"nbf"', '"iat"', '"sub"', '[', ']', 'null', '1e308', '-1', '"constructor"', '"__proto__"'],
   run(data) {
     jwt ??= jwtSeed();
-    const s = data.toString('latin1');
+    // `header JSON \n payload JSON [\n signature]`: encoded here (and signed with the provider's
+    // key when no signature is given) so that mutations of the claims reach the claim checks;
+    // otherwise the bytes are the token as sent.
+    const lines = data.toString('utf8').split('\n');
+    let s = data.toString('latin1');
+    if (lines.length === 2 || lines.length === 3) {
+      const input = `${Buffer.from(lines[0]!).toString('base64url')}.${Buffer.from(lines[1]!).toString('base64url')}`;
+      s = `${input}.${lines[2] ?? jwt.sign(input)}`;
+    }
     try {
       claimedIssuer(s);
     } finally {
