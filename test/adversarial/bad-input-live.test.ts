@@ -14,7 +14,7 @@ import { Signer } from '../../src/sigv4/sign.js';
 import { removeDir, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
 import { callSts, FORM, GET_CALLER_IDENTITY, sleep, type Creds } from '../helpers/signedRequest.js';
 import {
-  assertAwsError, auditEventOf, hostOf, rawRequest, sendRaw, signedForm, signRaw, userWithPolicy, type LiveReply,
+  assertAwsError, auditEventOf, hostOf, iam, rawRequest, sendRaw, signedForm, signRaw, userWithPolicy, type LiveReply,
 } from './live.js';
 
 const LIMITS = { maxBodyBytes: 8192, maxHeaderCount: 40 };
@@ -147,6 +147,34 @@ describe('missing and duplicated headers', () => {
 
   it('an HTTP/1.1 request without Host: 400 InvalidParameterValue', async () => {
     await expectError(await sendRaw(gw, edit(sts(), drop('host'))), 400, 'InvalidParameterValue');
+  });
+
+  /** An unsigned query-protocol POST (AssumeRoleWithWebIdentity is the one STS action AWS takes unsigned). */
+  const unsigned = (body: string) => rawRequest('POST', '/', [['host', hostOf(gw)], ['content-type', FORM], ['content-length', String(Buffer.byteLength(body))], ['connection', 'close']], body);
+  let roleArn = '';
+  const webIdentity = (token: string) => `Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=${encodeURIComponent(roleArn)}&RoleSessionName=session1&WebIdentityToken=${encodeURIComponent(token)}`;
+  before(async () => {
+    const account = /<Account>(\d{12})</.exec((await callSts(gw)).body)![1]!;
+    const trust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: `arn:aws:iam::${account}:oidc-provider/issuer.example` }, Action: 'sts:AssumeRoleWithWebIdentity' }] };
+    const xml = await iam(gw, gw.admin, { Action: 'CreateRole', RoleName: 'web', AssumeRolePolicyDocument: JSON.stringify(trust) });
+    roleArn = /<Arn>([^<]+)</.exec(xml)![1]!;
+  });
+
+  for (const [what, token] of [
+    ['not a JWT', 'garbage'],
+    ['three parts of nothing', '..'],
+    ['a payload that is not JSON', 'eyJhbGciOiJub25lIn0.bm90IGpzb24.'],
+    ['alg none from an issuer nobody registered', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"iss":"https://evil.example","sub":"x","aud":"y"}').toString('base64url')}.`],
+    ['an issuer named constructor', `${Buffer.from('{"alg":"constructor"}').toString('base64url')}.${Buffer.from('{"iss":"constructor"}').toString('base64url')}.AAAA`],
+  ] as const) {
+    it(`unsigned AssumeRoleWithWebIdentity with a token that is ${what}: 400 InvalidIdentityToken`, async () => {
+      await expectError(await sendRaw(gw, unsigned(webIdentity(token))), 400, 'InvalidIdentityToken');
+    });
+  }
+
+  it('an unsigned request for another action: 403 MissingAuthenticationToken; an unsigned body over the limit too', async () => {
+    await expectError(await sendRaw(gw, unsigned('Action=CreateUser&Version=2010-05-08&UserName=x')), 403, 'MissingAuthenticationToken');
+    await expectError(await sendRaw(gw, unsigned(webIdentity('x'.repeat(LIMITS.maxBodyBytes)))), 403, 'MissingAuthenticationToken');
   });
 
   it('both an Authorization header and presigned query parameters: 400 IncompleteSignature (AuthorizationQueryParametersError)', async () => {
