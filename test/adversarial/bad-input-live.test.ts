@@ -489,3 +489,40 @@ describe('names that Object.prototype has (`constructor`, `__proto__`, `toString
 
   it('still serving', stillServing);
 });
+
+describe('policy patterns a backtracking engine never finishes (ReDoS)', () => {
+  // `a*a*…*c` against a long run of `a`: a RegExp backtracks through every way to split the run
+  // (n^k); 8 stars and 64 characters took 40 s, during which the gateway answered nobody.
+  const EVIL = 'a*'.repeat(12) + 'c';
+  const NAME = 'a'.repeat(64);
+
+  it('an identity policy with such a Resource, and a request for a 64-character name: refused at once', async () => {
+    const creds = await userWithPolicy(gw, 'redos-identity', {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: `arn:aws:iam::*:user/${EVIL}` }, { Effect: 'Allow', Action: 'iam:ListUsers', Resource: '*', Condition: { StringLike: { 'aws:userid': EVIL } } }],
+    });
+    const started = Date.now();
+    const r = await sendRaw(gw, sts(`Action=GetUser&Version=2010-05-08&UserName=${NAME}`, { credentials: creds, service: 'iam' }), 20_000);
+    assert.equal(r.status, 403, r.body);
+    assert.ok(Date.now() - started < 15_000, `answered in ${Date.now() - started} ms`);
+    await stillServing();
+  });
+
+  it('a session policy the caller writes (AssumeRole Policy) with such a pattern: refused at once, others served meanwhile', async () => {
+    const account = /<Account>(\d{12})</.exec((await callSts(gw)).body)![1]!;
+    await iam(gw, gw.admin, { Action: 'CreateRole', RoleName: 'redos', AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'sts:AssumeRole' }] }) });
+    await iam(gw, gw.admin, { Action: 'PutRolePolicy', RoleName: 'redos', PolicyName: 'p', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }] }) });
+    const session = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: `arn:aws:iam::*:user/${EVIL}` }] };
+    const assumed = await sendRaw(gw, sts(`Action=AssumeRole&Version=2011-06-15&RoleSessionName=redos&RoleArn=${encodeURIComponent(`arn:aws:iam::${account}:role/redos`)}&Policy=${encodeURIComponent(JSON.stringify(session))}`, { credentials: admin() }));
+    assert.equal(assumed.status, 200, assumed.body);
+    const tag = (n: string) => new RegExp(`<${n}>([^<]+)</${n}>`).exec(assumed.body)![1]!;
+    const creds = { accessKeyId: tag('AccessKeyId'), secretAccessKey: tag('SecretAccessKey'), sessionToken: tag('SessionToken') };
+    const started = Date.now();
+    const [r] = await Promise.all([
+      sendRaw(gw, sts(`Action=GetUser&Version=2010-05-08&UserName=${NAME}`, { credentials: creds, service: 'iam' }), 20_000),
+      stillServing(),
+    ]);
+    assert.equal(r.status, 403, r.body);
+    assert.ok(Date.now() - started < 15_000, `answered in ${Date.now() - started} ms`);
+  });
+});

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { PortcullisError } from '../../src/core/errors.js';
+import { compileArnTokens, compileTokens, tokenize } from '../../src/iam/pattern.js';
 import { openMessage, openToken, sealToken } from '../../src/sts/token.js';
 import { runOne, SEALED, TARGETS, verdict, type FuzzTarget } from '../../fuzz/targets.js';
 import { REPO_ROOT } from '../helpers/paths.js';
@@ -180,5 +181,50 @@ describe('policy documents built from IAM words and the names Object.prototype h
       check(target, Buffer.from(json));
       check(target, Buffer.from(json.replace(/"(constructor|toString)"/g, '"__proto__"')));
     }), { numRuns: RUNS * 2 });
+  });
+});
+
+describe('wildcard matching (policy patterns)', () => {
+  /** The matchers as they were, with RegExp: the reference for what a pattern means. */
+  function regexPlain(p: string): RegExp {
+    return new RegExp(`^${[...p].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))).join('')}$`, 's');
+  }
+  function regexArn(p: string, resource: boolean): RegExp | undefined {
+    if (!p.startsWith('arn:')) return regexPlain(p);
+    const openEnd = resource && p.endsWith('*');
+    let colons = 0;
+    let src = '';
+    [...p].forEach((c, i) => {
+      if (c === '*') src += colons < 5 && !(openEnd && i === p.length - 1) ? '[^:]*' : '.*';
+      else if (c === '?') src += colons < 5 ? '[^:]' : '.';
+      else {
+        if (c === ':') colons++;
+        src += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      }
+    });
+    return colons < 5 && !openEnd ? undefined : new RegExp(`^${src}$`, 's');
+  }
+  const pattern = fc.array(fc.constantFrom('a', 'b', ':', '*', '?', '/'), { maxLength: 12 }).map((a) => a.join(''));
+  const value = fc.array(fc.constantFrom('a', 'b', ':', '/'), { maxLength: 14 }).map((a) => a.join(''));
+
+  it('compileTokens and compileArnTokens mean what the RegExp they replace meant', () => {
+    fc.assert(fc.property(pattern, value, fc.boolean(), (p, v, resource) => {
+      assert.equal(compileTokens(tokenize(p, false, true), false)(v), regexPlain(p).test(v), `plain ${p} ~ ${v}`);
+      const arnP = 'arn:' + p;
+      const arnV = 'arn:' + v;
+      const re = regexArn(arnP, resource);
+      assert.equal(compileArnTokens(tokenize(arnP, false, true), false, resource)(arnV), re === undefined ? false : re.test(arnV), `arn ${arnP} ~ ${arnV} (resource ${resource})`);
+    }), { numRuns: RUNS * 20 });
+  });
+
+  it('patterns with many wildcards take time linear in the value, not exponential', () => {
+    const evil = 'a*'.repeat(30) + 'c';
+    const value = 'a'.repeat(20_000);
+    const started = performance.now();
+    assert.equal(compileTokens(tokenize(evil, false, true), false)(value), false);
+    assert.equal(compileArnTokens(tokenize(`arn:aws:s3:::${evil}`, false, true), false, true)(`arn:aws:s3:::${value}`), false);
+    assert.equal(compileArnTokens(tokenize(`arn:aws:s3:${evil}`, false, true), false, false)(`arn:aws:s3:${value}:x:y`), false);
+    // Bounded generously (a loaded machine); the RegExp took 40 s for 8 stars and 64 characters.
+    assert.ok(performance.now() - started < 5000, `${(performance.now() - started).toFixed(0)} ms`);
   });
 });
