@@ -278,7 +278,7 @@ const policyDocument: FuzzTarget = {
     Buffer.from(JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'A', Effect: 'Allow', Action: ['s3:Get*', 'iam:*'], Resource: 'arn:aws:s3:::b/${aws:username}/*', Condition: { StringLike: { 'aws:PrincipalTag/team': ['a*', 'b?'] }, IpAddress: { 'aws:SourceIp': '10.0.0.0/8' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['x'] }, DateLessThanIfExists: { 'aws:CurrentTime': '2030-01-01T00:00:00Z' }, NumericLessThan: { 's3:max-keys': '10' } } }] })),
     Buffer.from(JSON.stringify({ Version: '2012-10-17', Id: 'x', Statement: { Effect: 'Deny', Principal: { AWS: ['arn:aws:iam::123456789012:root', '*'] }, NotAction: 'sts:*', NotResource: ['*'], Condition: { Bool: { 'aws:SecureTransport': 'false' }, ArnLike: { 'aws:SourceArn': 'arn:aws:*:*:*:*' }, Null: { 'aws:TokenIssueTime': 'true' } } } })),
   ],
-  dictionary: ['"Version"', '"2012-10-17"', '"Statement"', '"Effect"', '"Allow"', '"Deny"', '"Action"', '"NotAction"', '"Resource"', '"Principal"', '"Condition"', '"StringLike"', '"ForAnyValue:', 'IfExists"', '${', '}', '*', '?', '[', ']', '{', '}', ',', ':', '"', '\\u0000', 'arn:aws:', '"BinaryEquals"', '"IpAddress"', '"::/0"', '"constructor"', '"__proto__"', '"toString"', '${toString}', '${constructor}'],
+  dictionary: ['"Version"', '"2012-10-17"', '"Statement"', '"Effect"', '"Allow"', '"Deny"', '"Action"', '"NotAction"', '"Resource"', '"Principal"', '"Condition"', '"StringLike"', '"ForAnyValue:', 'IfExists"', '${', '}', '*', '?', '[', ']', '{', '}', ',', ':', '"', '\\u0000', 'arn:aws:', '"BinaryEquals"', '"IpAddress"', '"::/0"', '"constructor"', '"__proto__"', '"toString"', '${toString}', '${constructor}', '"aws:userid"', 'a*a*a*a*', '*a*', 'arn:aws:s3:::a*'],
   run(data) {
     const text = data.toString('utf8');
     let firstError: unknown;
@@ -286,9 +286,12 @@ const policyDocument: FuzzTarget = {
       try {
         const doc = parsePolicy(text, kind);
         const policy = compilePolicy('fuzz', doc, kind);
-        const context = new RequestContext([['aws:username', 'alice'], ['aws:SourceIp', '10.1.2.3'], ['aws:TagKeys', ['x', 'y']], ['aws:CurrentTime', '2026-01-15T12:00:00Z'], ['aws:SecureTransport', 'true']]);
-        const req = { principal: PRINCIPAL, action: 's3:GetObject', resource: 'arn:aws:s3:::b/alice/k', context };
-        evaluate(req, kind === 'identity' ? { identity: [policy] } : { identity: [], resource: [policy] });
+        // Long, repetitive values too: a pattern with many wildcards must not take exponential time on them.
+        const context = new RequestContext([['aws:username', 'alice'], ['aws:userid', 'a'.repeat(300)], ['aws:SourceIp', '10.1.2.3'], ['aws:TagKeys', ['x', 'y']], ['aws:CurrentTime', '2026-01-15T12:00:00Z'], ['aws:SecureTransport', 'true']]);
+        for (const resource of ['arn:aws:s3:::b/alice/k', `arn:aws:s3:::${'a'.repeat(300)}`]) {
+          const req = { principal: PRINCIPAL, action: 's3:GetObject', resource, context };
+          evaluate(req, kind === 'identity' ? { identity: [policy] } : { identity: [], resource: [policy] });
+        }
       } catch (e) {
         firstError ??= e;
         if (verdict(e) !== undefined) throw e;
