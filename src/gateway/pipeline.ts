@@ -290,6 +290,12 @@ export class Pipeline {
     const jsonVersion = svc.protocol === 'json1.0' ? '1.0' : '1.1';
     try {
       // INVARIANT: the path we route and authorize on is the path the upstream serves.
+      // Only origin-form targets (`/…`): an absolute-form one (`http://host/…`) would go to the
+      // upstream as a proxy request, an asterisk-form one (`*`) as nothing it serves.
+      // https://www.rfc-editor.org/rfc/rfc9112#section-3.2
+      if (!wire.path.startsWith('/')) {
+        throw new PortcullisError('InvalidParameterValue', 'The request target must be a path that starts with `/`.');
+      }
       if (hasDotSegment(wire.path)) {
         throw new PortcullisError('InvalidParameterValue', 'The request path has a `.` or `..` segment (plain or percent-encoded); send the path normalized.');
       }

@@ -49,11 +49,11 @@ before(async () => {
         { match: 'GET /public/{key+}', action: 'GetPublic', resource: 'arn:aws:widgets:{region}:{account}:public/{path.key}' },
         { match: 'GET /admin/{name}', action: 'GetAdmin', resource: 'arn:aws:widgets:{region}:{account}:admin/{path.name}' },
       ],
-    }],
+    }, { name: 'gadgets', upstream: `http://127.0.0.1:${port}`, protocol: 'json1.1' }],
   }));
   gw = await startGateway({ dataDir, args: ['--config', join(confDir, 'portcullis.json')], timeoutMs: 60_000 });
   // May read public things, nothing else.
-  reader = await userWithPolicy(gw, 'reader', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'widgets:GetPublic', Resource: '*' }] });
+  reader = await userWithPolicy(gw, 'reader', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['widgets:GetPublic', 'gadgets:ListGadgets'], Resource: '*' }] });
 });
 
 after(async () => {
@@ -299,6 +299,33 @@ describe('path traversal and normalization tricks on the data plane', () => {
       const headers = signRaw(gw, { method: 'GET', path }, { credentials: reader, service: 'widgets' });
       const before = upstreamSaw.length;
       await expectError(await sendRaw(gw, rawRequest('GET', path, [...headers, ['connection', 'close']])), 400, 'ValidationException', 'json');
+      assert.equal(upstreamSaw.length, before, `the upstream saw ${upstreamSaw.slice(before).join(', ')}`);
+    });
+  }
+
+  /** A signed awsJson call of the gadgets service, sent with `target` on the request line. */
+  function gadgets(target: string): Buffer {
+    const body = '{}';
+    const headers = signRaw(gw, { method: 'POST', path: target, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'Gadgets.ListGadgets' }, body }, { credentials: reader, service: 'gadgets' });
+    return rawRequest('POST', target, [...headers, ['content-length', '2'], ['connection', 'close']], body);
+  }
+
+  it('an awsJson call on `/` reaches the upstream (the control case)', async () => {
+    const r = await sendRaw(gw, gadgets('/'));
+    assert.equal(r.status, 200, r.body);
+    assert.equal(upstreamSaw.at(-1), '/');
+  });
+
+  it('a request target without a leading `/` is not HTTP: 400 InvalidParameterValue from the parser, the upstream never asked', async () => {
+    const before = upstreamSaw.length;
+    await expectError(await sendRaw(gw, gadgets('admin')), 400, 'InvalidParameterValue');
+    assert.equal(upstreamSaw.length, before);
+  });
+
+  for (const target of ['http://169.254.169.254/latest/meta-data/', 'https://127.0.0.1/admin', '*']) {
+    it(`a request target \`${target}\` (absolute- or asterisk-form): 400 ValidationException (InvalidParameterValue), the upstream never asked`, async () => {
+      const before = upstreamSaw.length;
+      await expectError(await sendRaw(gw, gadgets(target)), 400, 'ValidationException', 'json');
       assert.equal(upstreamSaw.length, before, `the upstream saw ${upstreamSaw.slice(before).join(', ')}`);
     });
   }
