@@ -228,3 +228,24 @@ describe('wildcard matching (policy patterns)', () => {
     assert.ok(performance.now() - started < 5000, `${(performance.now() - started).toFixed(0)} ms`);
   });
 });
+
+describe('deeply nested and very long inputs', () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const cases: Array<[string, Buffer]> = [
+    ['JSON nested 200 000 deep', Buffer.from(deep(200_000))],
+    ['objects nested 100 000 deep', Buffer.from('{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000))],
+    ['a policy whose Condition nests 100 000 deep', Buffer.from(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringLike":{"k":${deep(100_000)}}}}]}`)],
+    ['a 1 MB string', Buffer.from(JSON.stringify({ Name: 'x'.repeat(1 << 20) }))],
+    ['a million commas', Buffer.from('['.concat('1,'.repeat(500_000), '1]'))],
+  ];
+  for (const t of TARGETS.filter((x) => ['policy-document', 'json-body', 'form-body', 'sigv4-request', 'authorization-header', 'presigned-query', 'uri-path', 'session-token'].includes(x.name))) {
+    it(`${t.name}: a value or a PortcullisError, in reasonable time`, () => {
+      for (const [what, data] of cases) {
+        const started = performance.now();
+        const crash = runOne(t, data);
+        assert.equal(crash, undefined, `${what}: ${crash}`);
+        assert.ok(performance.now() - started < 20_000, `${what}: ${(performance.now() - started).toFixed(0)} ms`);
+      }
+    });
+  }
+});
