@@ -8,6 +8,7 @@
  * the feed is down it answers the short lifetime again.
  */
 import type { Clock } from '../core/clock.js';
+import { timingSafeEqualString } from '../core/compare.js';
 import { Lru } from '../core/lru.js';
 import { assumedRoleArn, roleArn, type Principal, userArn } from '../core/principal.js';
 import { openToken, type SessionClaims, type TokenKey } from '../sts/token.js';
@@ -81,7 +82,8 @@ export class CredentialCache {
    */
   #temporary(accessKeyId: string, token: string): Result {
     let hit = this.#tokens.get(accessKeyId);
-    if (hit === undefined || hit.token !== token) {
+    // Constant time: the cached token is a secret, the one in the request the caller's choice.
+    if (hit === undefined || !timingSafeEqualString(hit.token, token)) {
       const claims = openToken(token, this.#tokenKeys());
       if (claims === undefined || claims.accessKeyId !== accessKeyId) return { status: 'invalidToken' };
       hit = { token, expiresAt: claims.expiresAt, found: { status: 'found', secretAccessKey: claims.secretAccessKey, principal: sessionPrincipal(claims) } };

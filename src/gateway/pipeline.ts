@@ -20,12 +20,13 @@ import { expand, parseJsonBody, requestParams, requestTags, type RequestValues, 
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
-import { PortcullisError, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
+import { PortcullisError, quoted, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
 import type { ParsedAuth } from '../sigv4/parse.js';
 import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { decoderStream } from '../sigv4/stream.js';
+import { percentDecode } from '../sigv4/uriEncode.js';
 import type { Readable } from 'node:stream';
 import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store, StoreChange } from '../store/types.js';
@@ -45,6 +46,9 @@ interface QueryService {
   readonly version: string;
   readonly actions: Readonly<Record<string, QueryAction>>;
 }
+
+/** The form of an access key ID (AKIA…, ASIA…): upper-case letters and digits. */
+const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
 
 const OPERATIONS_PATHS: ReadonlySet<string> = new Set(['/_portcullis/health', '/_portcullis/health/ready', '/_portcullis/health/live', '/_portcullis/metrics', '/_portcullis/identity-key']);
 
@@ -146,6 +150,26 @@ function jsonBody(body: Buffer): unknown {
   return parsed.value;
 }
 
+/**
+ * Does the path have a `.` or `..` segment, sent as is or percent-encoded (once or twice), with `/`
+ * or `\\` as the separator? Routes match the path as sent, and it goes to the upstream as sent, but
+ * an upstream that normalizes it (WHATWG URL parsing, most web servers; some take `\\` for `/`)
+ * would serve another resource than the one authorized: `/public/../admin/x` matches
+ * `GET /public/{key+}`. SigV4 signs such a path normalized as well (`/admin/x`). So the data plane
+ * takes no such path at all. https://www.rfc-editor.org/rfc/rfc3986#section-5.2.4
+ */
+export function hasDotSegment(path: string): boolean {
+  if (!path.includes('.') && !/%(?:2e|25)/i.test(path)) return false;
+  let p = path;
+  for (let round = 0; round < 3; round++) {
+    for (const segment of p.split(/[/\\]/)) if (segment === '.' || segment === '..') return true;
+    const decoded = percentDecode(p).toString('latin1');
+    if (decoded === p) return false;
+    p = decoded;
+  }
+  return false;
+}
+
 /** The route's condition keys, and aws:RequestTag/… with aws:TagKeys when it names the request's tags. */
 function addRequestKeys(context: RequestContext, route: Route, values: RequestValues): void {
   for (const [key, template] of route.conditions) {
@@ -201,13 +225,20 @@ export class Pipeline {
       if (e instanceof PortcullisError && e.code === 'MissingAuthenticationToken') return this.#unsigned(req, res, trail, wire, e);
       return this.#fail(req, res, trail, e, 'query');
     }
-    trail.service = auth.service;
-    trail.accessKeyId = auth.accessKeyId;
+    // Only what has the form of an access key ID is recorded: a client that swapped its key ID
+    // and secret would otherwise have its secret written to the audit file.
+    trail.accessKeyId = ACCESS_KEY_ID.test(auth.accessKeyId) ? auth.accessKeyId : null;
     const upstream = this.#d.upstreams.get(auth.service);
-    if (upstream !== undefined) return this.#proxy(req, res, trail, wire, auth, upstream);
-    const service = SERVICES[auth.service];
+    if (upstream !== undefined) {
+      trail.service = auth.service;
+      return this.#proxy(req, res, trail, wire, auth, upstream);
+    }
+    // Own keys only: `constructor` or `__proto__` in a credential scope must not find Object.prototype.
+    const service = Object.hasOwn(SERVICES, auth.service) ? SERVICES[auth.service] : undefined;
+    // Recorded (and a metrics label) only when it is one we serve: made-up names must not grow the metrics.
+    if (service !== undefined) trail.service = auth.service;
     if (service === undefined) {
-      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${[...Object.keys(SERVICES), ...this.#d.upstreams.keys()].join("', '")}', not '${auth.service}'.`), 'query');
+      return this.#fail(req, res, trail, new PortcullisError('AuthorizationHeaderMalformed', `Credential should be scoped to correct service: one of '${[...Object.keys(SERVICES), ...this.#d.upstreams.keys()].join("', '")}', not '${quoted(auth.service, 64)}'.`), 'query');
     }
     try {
       this.#verifier.checkTimeAndScope(auth);
@@ -259,6 +290,16 @@ export class Pipeline {
     const protocol: Protocol = svc.protocol === 'query' ? 'query' : svc.protocol === 'rest-xml' ? 'restXml' : 'json';
     const jsonVersion = svc.protocol === 'json1.0' ? '1.0' : '1.1';
     try {
+      // INVARIANT: the path we route and authorize on is the path the upstream serves.
+      // Only origin-form targets (`/…`): an absolute-form one (`http://host/…`) would go to the
+      // upstream as a proxy request, an asterisk-form one (`*`) as nothing it serves.
+      // https://www.rfc-editor.org/rfc/rfc9112#section-3.2
+      if (!wire.path.startsWith('/')) {
+        throw new PortcullisError('InvalidParameterValue', 'The request target must be a path that starts with `/`.');
+      }
+      if (hasDotSegment(wire.path)) {
+        throw new PortcullisError('InvalidParameterValue', 'The request path has a `.` or `..` segment (plain or percent-encoded); send the path normalized.');
+      }
       this.#verifier.checkTimeAndScope(auth);
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
       const found = pending instanceof Promise ? await pending : pending;

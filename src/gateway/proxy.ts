@@ -22,7 +22,8 @@ const DROP = new Set([
 ]);
 
 function forwardable(raw: readonly string[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // No prototype: a client's header named `__proto__` or `constructor` is a header like any other.
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (DROP.has(name) || name.startsWith('x-portcullis-')) continue;
@@ -111,7 +112,7 @@ export class Upstream {
       },
       (up) => {
         status = up.statusCode;
-        const headers: Record<string, string | string[]> = {};
+        const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
         for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
         if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
         res.writeHead(up.statusCode, { ...headers, 'x-amzn-requestid': requestId });

@@ -149,7 +149,7 @@ export interface CompiledCondition {
 
 export function compileCondition(operator: string, key: string, values: readonly string[], variables: boolean): CompiledCondition {
   const name = splitOperator(operator);
-  const info = name === undefined ? undefined : OPERATORS[name.base];
+  const info = name === undefined || !Object.hasOwn(OPERATORS, name.base) ? undefined : OPERATORS[name.base];
   if (name === undefined || info === undefined) throw new Error(`unknown condition operator \`${operator}\``);
   const useVariables = variables && info.variables;
   const parsed = values.map((v) => ({ raw: v, tokens: tokenize(v, useVariables, info.compare === 'like' || info.family === 'arn') }));

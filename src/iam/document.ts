@@ -76,7 +76,8 @@ function principalSpec(v: Json | undefined, field: string): PrincipalSpec {
   if (!isObject(v) || Object.keys(v).length === 0) return malformed(`${field} must be "*" or an object such as {"AWS": "arn:aws:iam::123456789012:root"}`);
   const spec = { ...empty };
   for (const [type, value] of Object.entries(v)) {
-    const slot = PRINCIPAL_TYPES[type];
+    // Own keys only: `constructor` or `__proto__` is not a principal type.
+    const slot = Object.hasOwn(PRINCIPAL_TYPES, type) ? PRINCIPAL_TYPES[type] : undefined;
     if (slot === undefined) malformed(`Invalid principal type \`${type}\` in ${field}`);
     const list = stringList(value, `${field}.${type}`);
     if (slot === 'aws') {

@@ -45,7 +45,8 @@ export function tokenize(s: string, variables: boolean, wildcards: boolean): Tok
     pushText(s.slice(last, m.index));
     last = m.index + m[0].length;
     const inner = m[1]!.trim();
-    const special = SPECIAL[inner];
+    // Own keys only: `${constructor}` is a variable (of no key), not Object.prototype.constructor.
+    const special = Object.hasOwn(SPECIAL, inner) ? SPECIAL[inner] : undefined;
     if (special !== undefined) {
       out.push({ kind: 'text', text: special });
       continue;
@@ -88,11 +89,13 @@ export function tokensText(tokens: readonly Token[]): string {
   return s;
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-/** A matcher over a whole string: `*` spans anything, `?` one character. */
+/**
+ * A matcher over a whole string: `*` spans anything, `?` one character.
+ *
+ * No RegExp: a backtracking engine takes time exponential in the number of `*` on a value that
+ * almost matches (`a*a*a*a*a*a*a*a*c` against 64 `a`s blocked the event loop for 40 s), and a
+ * session policy's patterns and most values come from callers. `glob` is O(pattern × value).
+ */
 export function compileTokens(tokens: readonly Token[], ignoreCase: boolean): (value: string) => boolean {
   if (tokens.every((t) => t.kind === 'text')) {
     const text = tokensText(tokens);
@@ -101,10 +104,12 @@ export function compileTokens(tokens: readonly Token[], ignoreCase: boolean): (v
     return (v) => v.toLowerCase() === lower;
   }
   if (tokens.length === 1 && tokens[0]!.kind === 'star') return () => true;
-  let src = '';
-  for (const t of tokens) src += t.kind === 'text' ? escapeRegex(t.text) : t.kind === 'star' ? '.*' : '.';
-  const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
-  return (v) => re.test(v);
+  const pat = codes(tokens, ignoreCase);
+  if (!ignoreCase) return (v) => glob(pat, 0, pat.length, v, 0, v.length);
+  return (v) => {
+    const lower = v.toLowerCase();
+    return glob(pat, 0, pat.length, lower, 0, lower.length);
+  };
 }
 
 /**
@@ -118,22 +123,32 @@ export function compileArnTokens(tokens: readonly Token[], ignoreCase = false, r
   // In a Resource element a `*` that ends the pattern also spans the colons after it
   // (`arn:aws:sqs:us-east-2:*` covers every queue there); in ArnLike it stays in its part.
   const openEnd = resource && tokens[tokens.length - 1]!.kind === 'star';
-  let colons = 0;
-  let src = '';
-  tokens.forEach((t, i) => {
-    if (t.kind === 'text') {
-      for (const ch of t.text) {
-        if (ch === ':') colons++;
-        src += escapeRegex(ch);
-      }
-    } else if (t.kind === 'star') src += colons < 5 && !(openEnd && i === tokens.length - 1) ? '[^:]*' : '.*';
-    else if (t.kind === 'one') src += colons < 5 ? '[^:]' : '.';
-  });
+  const pat = codes(tokens, ignoreCase);
+  const colons = pat.filter((c) => c === COLON).length;
   if (colons < 5 && !openEnd) return () => false; // not a complete ARN pattern
-  const re = new RegExp(`^${src}$`, ignoreCase ? 'is' : 's');
-  return (v) => re.test(v);
+  return (value) => {
+    const v = ignoreCase ? value.toLowerCase() : value;
+    let ps = 0;
+    let vs = 0;
+    for (let part = 0; part < 5; part++) {
+      const pe = pat.indexOf(COLON, ps);
+      const ve = v.indexOf(':', vs);
+      if (pe < 0) {
+        // Open end with fewer than five colons: the wildcards before the last `*` stay within
+        // this part, the last spans the rest. Nothing of the pattern but that `*` can take a
+        // colon, so the pattern's part must match a prefix of the value's part: glob with the
+        // trailing `*` on the part says exactly that.
+        return glob(pat, ps, pat.length, v, vs, ve < 0 ? v.length : ve);
+      }
+      if (ve < 0 || !glob(pat, ps, pe, v, vs, ve)) return false;
+      ps = pe + 1;
+      vs = ve + 1;
+    }
+    return glob(pat, ps, pat.length, v, vs, v.length);
+  };
 }
 
+const COLON = 0x3a;
 const STAR = -1;
 const ONE = -2;
 

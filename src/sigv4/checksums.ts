@@ -70,7 +70,7 @@ export const CHECKSUMS: Readonly<Record<string, () => Checksum>> = Object.freeze
 });
 
 export function checksumOf(name: string, data: Uint8Array): string {
-  const factory = CHECKSUMS[name];
+  const factory = Object.hasOwn(CHECKSUMS, name) ? CHECKSUMS[name] : undefined;
   if (factory === undefined) throw new RangeError(`unknown checksum \`${name}\``);
   const c = factory();
   c.update(data);

@@ -126,7 +126,8 @@ export class ChunkedDecoder implements BodyDecoder {
     this.#previous = opts.signing?.seedSignature ?? '';
     if (opts.trailer !== undefined) {
       const name = opts.trailer.trim().toLowerCase();
-      const factory = CHECKSUMS[name];
+      // Own keys only: a trailer named `constructor` must not find Object.prototype's.
+      const factory = Object.hasOwn(CHECKSUMS, name) ? CHECKSUMS[name] : undefined;
       if (factory === undefined) {
         throw new PortcullisError('InvalidParameterValue', `x-amz-trailer \`${name.slice(0, 64)}\` is not a supported checksum (x-amz-checksum-crc32, -crc32c, -sha1, -sha256)`);
       }

@@ -5,7 +5,7 @@
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
  * https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
  */
-import { PortcullisError } from '../core/errors.js';
+import { PortcullisError, quoted } from '../core/errors.js';
 import {
   ALGORITHM_V4, ALGORITHM_V4A, type Algorithm, H_AUTHORIZATION, H_CONTENT_SHA256, H_DATE, H_HOST, H_HTTP_DATE,
   H_REGION_SET, H_SECURITY_TOKEN, MAX_PRESIGNED_EXPIRES_S, Q_ALGORITHM, Q_CONTENT_SHA256, Q_CREDENTIAL, Q_DATE,
@@ -84,7 +84,7 @@ function queryAuthParams(query: string): Map<string, string> | undefined {
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? '' : decodeComponent(part.slice(eq + 1));
     params ??= new Map();
-    if (params.has(k)) fail('AuthorizationQueryParametersError', `the query parameter \`${k}\` appears more than once`);
+    if (params.has(k)) fail('AuthorizationQueryParametersError', `the query parameter \`${quoted(k, 64)}\` appears more than once`);
     params.set(k, v);
   }
   return params;
@@ -94,7 +94,7 @@ function queryAuthParams(query: string): Map<string, string> | undefined {
 const SIGNED_HEADERS = /^:?[a-z0-9!#$%&'*+.^_`|~-]+(?:;:?[a-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
 function splitSignedHeaders(raw: string, onError: (msg: string) => never, checked = false): string[] {
-  if (!checked && !SIGNED_HEADERS.test(raw)) onError(`SignedHeaders must be lower-case header names separated by ';', got \`${raw.slice(0, 200)}\``);
+  if (!checked && !SIGNED_HEADERS.test(raw)) onError(`SignedHeaders must be lower-case header names separated by ';', got \`${quoted(raw, 200)}\``);
   const names = raw.split(';');
   if (!names.includes(H_HOST) && !names.includes(':authority')) onError(`the 'host' header must be signed`);
   return names;
@@ -119,8 +119,8 @@ function splitCredential(credential: string, algorithm: Algorithm, onError: (msg
   }
   const scopeDate = parts[1]!;
   const terminator = parts[parts.length - 1]!;
-  if (scopeDate.length !== 8 || Number.isNaN(digits(scopeDate, 0, 8))) onError(`the Credential date \`${scopeDate.slice(0, 16)}\` is not in YYYYMMDD format`);
-  if (terminator !== TERMINATOR) onError(`Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator.slice(0, 32)}'`);
+  if (scopeDate.length !== 8 || Number.isNaN(digits(scopeDate, 0, 8))) onError(`the Credential date \`${quoted(scopeDate, 16)}\` is not in YYYYMMDD format`);
+  if (terminator !== TERMINATOR) onError(`Credential should be scoped with a valid terminator: 'aws4_request', not '${quoted(terminator, 32)}'`);
   return {
     accessKeyId: parts[0]!,
     scopeDate,
@@ -134,7 +134,7 @@ function splitCredential(credential: string, algorithm: Algorithm, onError: (msg
 
 function algorithmOf(s: string, onError: (msg: string) => never): Algorithm {
   if (s === ALGORITHM_V4 || s === ALGORITHM_V4A) return s;
-  return onError(`unsupported signing algorithm \`${s.slice(0, 64)}\`; use AWS4-HMAC-SHA256 or AWS4-ECDSA-P256-SHA256`);
+  return onError(`unsupported signing algorithm \`${quoted(s, 64)}\`; use AWS4-HMAC-SHA256 or AWS4-ECDSA-P256-SHA256`);
 }
 
 function single(req: HttpRequest, name: string, onError: (msg: string) => never): string | undefined {
@@ -166,9 +166,9 @@ function authorizationFields(rest: string, onError: (msg: string) => never): Aut
   for (const item of rest.split(',')) {
     const t = item.trim();
     const eq = t.indexOf('=');
-    if (eq <= 0) onError(`Authorization header requires each component to be of the form name=value, got \`${t.slice(0, 32)}\``);
+    if (eq <= 0) onError(`Authorization header requires each component to be of the form name=value, got \`${quoted(t, 32)}\``);
     const k = t.slice(0, eq);
-    if (fields.has(k)) onError(`Authorization header has the \`${k}\` component more than once`);
+    if (fields.has(k)) onError(`Authorization header has the \`${quoted(k, 32)}\` component more than once`);
     fields.set(k, t.slice(eq + 1));
   }
   const missing = ['Credential', 'SignedHeaders', 'Signature'].filter((k) => !fields.get(k));
@@ -295,13 +295,13 @@ function parseHeaderAuth(req: HttpRequest, authorization: string, memo: AuthPref
   let dateHeader = H_DATE;
   if (amzDate !== undefined) {
     timeMs = memo === undefined ? parseAmzDate(amzDate) : memo.amzDate(amzDate);
-    if (Number.isNaN(timeMs)) onError(`Date must be in ISO-8601 'basic format'. Got '${amzDate.slice(0, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+    if (Number.isNaN(timeMs)) onError(`Date must be in ISO-8601 'basic format'. Got '${quoted(amzDate, 32)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
   } else {
     // Without X-Amz-Date, AWS falls back to the HTTP Date header (RFC 7231 format).
     const http = single(req, H_HTTP_DATE, onError);
     if (http === undefined) onError(`Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.`);
     timeMs = Date.parse(http);
-    if (Number.isNaN(timeMs) || !/GMT$/.test(http.trim())) onError(`the Date header \`${http.slice(0, 40)}\` is not an HTTP date`);
+    if (Number.isNaN(timeMs) || !/GMT$/.test(http.trim())) onError(`the Date header \`${quoted(http, 40)}\` is not an HTTP date`);
     timeMs -= timeMs % 1000;
     amzDate = formatAmzDate(timeMs);
     dateHeader = H_HTTP_DATE;
@@ -340,7 +340,7 @@ function parseHeaderAuth(req: HttpRequest, authorization: string, memo: AuthPref
 
 function splitRegionSet(set: string, onError: (msg: string) => never): string[] {
   const regions = set.split(',').map((r) => r.trim());
-  if (regions.some((r) => !/^[a-z0-9*-]+$/.test(r))) onError(`the region set \`${set.slice(0, 64)}\` is malformed`);
+  if (regions.some((r) => !/^[a-z0-9*-]+$/.test(r))) onError(`the region set \`${quoted(set, 64)}\` is malformed`);
   return regions;
 }
 

@@ -8,7 +8,7 @@
  */
 import { type Clock, systemClock } from '../core/clock.js';
 import { timingSafeEqualString } from '../core/compare.js';
-import { PortcullisError } from '../core/errors.js';
+import { PortcullisError, quoted } from '../core/errors.js';
 import { type BodyDecoder, ChunkedDecoder, Sha256Check, type ChunkSigning } from './chunked.js';
 import { canonicalRequestOf, stringToSign } from './canonicalRequest.js';
 import { NORMALIZING_RULES, S3_RULES, type CanonicalRules } from './canonicalUri.js';
@@ -188,10 +188,10 @@ export class Verifier<P> {
     }
     if (auth.algorithm === ALGORITHM_V4) {
       if (!this.#acceptRegion(auth.scopeRegion!)) {
-        throw this.#scopeError(auth, `Credential should be scoped to a valid region, not '${auth.scopeRegion}'.`);
+        throw this.#scopeError(auth, `Credential should be scoped to a valid region, not '${quoted(auth.scopeRegion!, 64)}'.`);
       }
     } else if (!regionSetCovers(auth.regionSet!, this.#region)) {
-      throw this.#scopeError(auth, `The region set '${auth.regionSet!.join(',')}' does not include '${this.#region}'.`);
+      throw this.#scopeError(auth, `The region set '${quoted(auth.regionSet!.join(','), 64)}' does not include '${this.#region}'.`);
     }
   }
 
@@ -282,7 +282,7 @@ export class Verifier<P> {
       : declared === STREAMING_UNSIGNED_TRAILER ? { signed: false, trailer: true }
       : undefined;
     if (streaming === undefined || auth.presigned || (streaming.signed && auth.algorithm !== ALGORITHM_V4)) {
-      throw new PortcullisError('InvalidParameterValue', `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a supported STREAMING-* value or a hex SHA-256, not \`${declared.slice(0, 80)}\``);
+      throw new PortcullisError('InvalidParameterValue', `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a supported STREAMING-* value or a hex SHA-256, not \`${quoted(declared, 80)}\``);
     }
     const length = req.headers.first(H_DECODED_LENGTH);
     let decodedLength: number | undefined;

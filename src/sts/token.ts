@@ -86,7 +86,11 @@ function open(sealed: string, keys: readonly TokenKey[], aad: Buffer, maxLength:
   if (parts.length !== 3 || parts[0] !== PREFIX) return undefined;
   const key = keys.find((k) => k.id === parts[1]);
   if (key === undefined) return undefined;
+  // Node's base64 decoder skips characters outside the alphabet and ignores the spare low bits
+  // of the last character, so many strings decode to the same bytes. Only the one spelling we
+  // wrote opens: a token is the exact string that was issued, never a variant of it.
   const data = Buffer.from(parts[2]!, 'base64url');
+  if (data.toString('base64url') !== parts[2]) return undefined;
   if (data.length < 12 + 16 + 2) return undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.key, data.subarray(0, 12));

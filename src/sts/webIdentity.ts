@@ -66,7 +66,7 @@ export function verifyIdToken(token: string, opts: VerifyIdTokenOptions): IdToke
   const parts = token.split('.');
   if (parts.length !== 3) invalid('The web identity token is not a JWT.');
   const header = json(parts[0]!, 'header');
-  const alg = ALGORITHMS[String(header['alg'])];
+  const alg = Object.hasOwn(ALGORITHMS, String(header['alg'])) ? ALGORITHMS[String(header['alg'])] : undefined;
   if (alg === undefined) invalid(`The web identity token's algorithm \`${String(header['alg']).slice(0, 16)}\` is not accepted.`);
   const kid = header['kid'];
   const candidates = opts.jwks.keys.filter((k) => (kid === undefined || k.kid === kid) && (k.use === undefined || k.use === 'sig') && (k.alg === undefined || k.alg === header['alg']));
