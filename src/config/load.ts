@@ -103,6 +103,7 @@ function validate(c: Config): void {
   check(Number.isInteger(c.audit.keepFiles) && c.audit.keepFiles >= 1, '`audit.keepFiles` must be at least 1');
   check(['debug', 'info', 'warn', 'error'].includes(c.log.level), '`log.level` must be debug, info, warn or error');
   check(Number.isInteger(c.lastUsedFlushMs) && c.lastUsedFlushMs >= 100, '`lastUsedFlushMs` must be at least 100');
+  check(typeof c.security.uniformAuthFailures === 'boolean', '`security.uniformAuthFailures` must be true or false');
   check(Array.isArray(c.services), '`services` must be a list');
   const names = new Set<string>();
   for (const [i, svc] of c.services.entries()) {

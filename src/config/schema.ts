@@ -84,6 +84,13 @@ export interface Config {
   readonly oidc: { readonly jwks: Readonly<Record<string, string>> };
   /** Upstream services behind the gateway. */
   readonly services: readonly UpstreamService[];
+  readonly security: {
+    /**
+     * Answer an unknown or inactive access key as a wrong signature, after the same work, so that
+     * a caller cannot tell which keys exist. Off by default: AWS answers InvalidClientTokenId.
+     */
+    readonly uniformAuthFailures: boolean;
+  };
 }
 
 export const DEFAULTS: Config = {
@@ -108,4 +115,5 @@ export const DEFAULTS: Config = {
   lastUsedFlushMs: 5_000,
   oidc: { jwks: {} },
   services: [],
+  security: { uniformAuthFailures: false },
 };

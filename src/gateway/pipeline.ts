@@ -3,6 +3,7 @@
  * service of the credential scope -> handler -> response, with one audit event, metrics and
  * key last-use for every request, whatever its outcome.
  */
+import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../sigv4/canonicalRequest.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -28,7 +29,7 @@ import { requestFromWire, type HttpRequest } from '../sigv4/request.js';
 import { decoderStream } from '../sigv4/stream.js';
 import { percentDecode } from '../sigv4/uriEncode.js';
 import type { Readable } from 'node:stream';
-import { credentialError, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
+import { credentialError, type CredentialLookupResult, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store, StoreChange } from '../store/types.js';
 import type { AuditTrail } from './audit.js';
 import { accessDenied, decodedAuthorizationMessage, type Authorizer } from './authorizer.js';
@@ -80,6 +81,8 @@ export interface PipelineDeps {
   readonly region: string;
   readonly maxBodyBytes: number;
   readonly maxHeaderCount: number;
+  /** security.uniformAuthFailures: see #usable. */
+  readonly uniformAuthFailures?: boolean;
   /** Readiness: the store answers and we are not shutting down. */
   readonly ready: () => Promise<boolean>;
 }
@@ -189,6 +192,16 @@ export class Pipeline {
   /** What each connection negotiated, asked of OpenSSL once per connection, not per request. */
   readonly #tls = new WeakMap<object, TlsInfo>();
 
+  /**
+   * What an unknown or inactive key is checked against when failures are uniform: a secret
+   * nobody has (random, made at start) and a principal that is never used.
+   */
+  readonly #decoy: CredentialLookupResult<Principal> & { status: 'found' } = {
+    status: 'found',
+    secretAccessKey: randomBytes(30).toString('base64'),
+    principal: { type: 'user', accountId: '000000000000', userName: 'none', userId: 'AIDANONE', path: '/', arn: 'arn:aws:iam::000000000000:user/none' },
+  };
+
   constructor(deps: PipelineDeps) {
     this.#d = deps;
     this.#verifier = new Verifier<Principal>({ region: deps.region, clock: deps.clock, lookup: deps.credentials.lookup });
@@ -244,12 +257,11 @@ export class Pipeline {
       this.#verifier.checkTimeAndScope(auth);
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
       // Most lookups are answered from memory; only a store round trip needs the await.
-      const found = pending instanceof Promise ? await pending : pending;
-      // Unknown and inactive keys are refused before their body is read.
-      if (found.status !== 'found') throw credentialError(found.status);
+      // Unknown and inactive keys are refused before their body is read (unless failures are uniform).
+      const found = this.#usable(pending instanceof Promise ? await pending : pending);
       const { body, sha256 } = await readBody(req, this.#d.maxBodyBytes);
       const verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
-      trail.principal = verified.principal;
+      trail.principal = this.#principal(verified);
       this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
       const payload = this.#decodeBody(verified, wire, body);
       await this.#query(req, res, trail, service, wire, payload, verified);
@@ -302,8 +314,7 @@ export class Pipeline {
       }
       this.#verifier.checkTimeAndScope(auth);
       const pending = this.#d.credentials.lookup(auth.accessKeyId, auth.sessionToken);
-      const found = pending instanceof Promise ? await pending : pending;
-      if (found.status !== 'found') throw credentialError(found.status);
+      const found = this.#usable(pending instanceof Promise ? await pending : pending);
       const declaredLength = Number(req.headers['content-length'] ?? NaN);
       if (declaredLength > svc.maxBodyBytes) throw new PortcullisError('RequestEntityTooLarge', `Request body is larger than the limit of ${svc.maxBodyBytes} bytes.`);
 
@@ -336,7 +347,7 @@ export class Pipeline {
         verified = this.#verifier.checkSignature(wire, auth, found, { bodySha256: sha256 });
         payload = this.#decodeBody(verified, wire, body);
       }
-      const principal = verified.principal;
+      const principal = this.#principal(verified);
       trail.principal = principal;
       this.#d.lastUsed.record(verified.accessKeyId, { at: this.#d.clock(), service: verified.service, region: verified.region });
 
@@ -397,6 +408,25 @@ export class Pipeline {
       }
       this.#fail(req, res, trail, e, protocol, STS_XMLNS, jsonVersion);
     }
+  }
+
+  /**
+   * The credential a signature is checked against. With `security.uniformAuthFailures`, an
+   * unknown or inactive key is checked against the decoy, so that it fails as a wrong signature
+   * does, after the same work (body read and hashed, signature computed), instead of saying at
+   * once that the key does not exist. Session-token failures keep their own errors: a token is
+   * proof of having been given credentials.
+   */
+  #usable(found: CredentialLookupResult<Principal>): CredentialLookupResult<Principal> & { status: 'found' } {
+    if (found.status === 'found') return found;
+    if (this.#d.uniformAuthFailures === true && (found.status === 'unknown' || found.status === 'inactive')) return this.#decoy;
+    throw credentialError(found.status);
+  }
+
+  /** A verified principal, unless it is the decoy (whose secret no client has, so never). */
+  #principal(verified: VerifiedRequest<Principal>): Principal {
+    if (verified.principal === this.#decoy.principal) throw new PortcullisError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+    return verified.principal;
   }
 
   /** aws-chunked bodies decode through the verifier's checks; others were hashed on the way in. */

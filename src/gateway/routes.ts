@@ -288,12 +288,20 @@ function memberNamesIn(text: string): number {
   return n;
 }
 
-/** How many members the parsed value holds, at every depth (duplicates collapse to one). */
-function membersOf(v: unknown): number {
-  if (Array.isArray(v)) return v.reduce((n: number, x) => n + membersOf(x), 0);
-  if (v === null || typeof v !== 'object') return 0;
+/**
+ * How many members the parsed value holds, at every depth (duplicates collapse to one). A loop
+ * with its own stack: JSON.parse takes nesting deeper than the call stack allows.
+ */
+function membersOf(value: unknown): number {
   let n = 0;
-  for (const x of Object.values(v)) n += 1 + membersOf(x);
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    const children = Array.isArray(v) ? v : Object.values(v);
+    if (!Array.isArray(v)) n += children.length;
+    for (const c of children) stack.push(c);
+  }
   return n;
 }
 

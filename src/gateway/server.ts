@@ -115,6 +115,7 @@ export class Gateway {
       region: config.region,
       maxBodyBytes: config.limits.maxBodyBytes,
       maxHeaderCount: config.limits.maxHeaderCount,
+      uniformAuthFailures: config.security.uniformAuthFailures,
       ready: async () => {
         if (this.#stopping) return false;
         await store.ping();

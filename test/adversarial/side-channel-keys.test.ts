@@ -19,7 +19,7 @@
  * are compared only with the constant-time helpers of src/core/compare.ts.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
@@ -54,8 +54,8 @@ after(async () => {
 });
 
 /** A signed GetCallerIdentity whose signature has hex digit `at` changed (or none). */
-function request(creds: Creds, opts: { flipAt?: number; keepAlive?: boolean } = {}): Buffer {
-  let text = signedForm(gw, GET_CALLER_IDENTITY, { credentials: creds }).toString('latin1');
+function request(creds: Creds, opts: { flipAt?: number; keepAlive?: boolean } = {}, to: RunningGateway = gw): Buffer {
+  let text = signedForm(to, GET_CALLER_IDENTITY, { credentials: creds }).toString('latin1');
   if (opts.keepAlive) text = text.replace('connection: close\r\n', '');
   if (opts.flipAt !== undefined) {
     text = text.replace(/Signature=([0-9a-f]{64})/, (_, sig: string) => {
@@ -181,8 +181,8 @@ export function distinguishable(a: readonly number[], b: readonly number[]): boo
 }
 
 /** Interleaved samples of two requests (ABBA order, so a drift of the machine hits both alike). */
-async function sample(a: Buffer, b: Buffer, n: number): Promise<{ a: number[]; b: number[]; statusA: number; statusB: number }> {
-  const t = new Timer(await tlsConnect(gw));
+async function sample(a: Buffer, b: Buffer, n: number, to: RunningGateway = gw): Promise<{ a: number[]; b: number[]; statusA: number; statusB: number }> {
+  const t = new Timer(await tlsConnect(to));
   try {
     for (let i = 0; i < 20; i++) await t.time(i % 2 ? a : b); // warm up both paths
     const out = { a: [] as number[], b: [] as number[], statusA: 0, statusB: 0 };
@@ -239,6 +239,47 @@ describe('timing', () => {
     assert.equal(s.statusA, 403);
     assert.equal(s.statusB, 403);
     report(t, 'unknown key vs known key, wrong signature', s);
+  });
+});
+
+describe('uniform authentication failures (security.uniformAuthFailures: true)', () => {
+  let hardened: RunningGateway;
+  let member: Creds;
+  let retired: Creds;
+  before(async () => {
+    const dataDir = tempDir('portcullis-uniform-');
+    dirs.push(dataDir);
+    writeFileSync(`${dataDir}.json`, JSON.stringify({ security: { uniformAuthFailures: true } }));
+    dirs.push(`${dataDir}.json`);
+    hardened = await startGateway({ dataDir, args: ['--config', `${dataDir}.json`], timeoutMs: 60_000 });
+    member = await userWithPolicy(hardened, 'member', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:*', Resource: '*' }] });
+    retired = await userWithPolicy(hardened, 'retired', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:*', Resource: '*' }] });
+    await iam(hardened, hardened.admin, { Action: 'UpdateAccessKey', UserName: 'retired', AccessKeyId: retired.accessKeyId, Status: 'Inactive' });
+  });
+  after(async () => {
+    if (hardened) assert.equal(await hardened.stop(), 0);
+  });
+
+  it('an unknown key, an inactive key and a known key with a wrong signature get byte-identical answers apart from the request id', async () => {
+    const bodies = new Set<string>();
+    for (const raw of [request(UNKNOWN, {}, hardened), request(retired, {}, hardened), request(member, { flipAt: 3 }, hardened)]) {
+      const r = await sendRaw(hardened, raw);
+      const e = errorOf(r);
+      assert.equal(r.status, 403);
+      assert.equal(e.code, 'SignatureDoesNotMatch');
+      bodies.add(withoutId(r.body, e.requestId));
+    }
+    assert.equal(bodies.size, 1, [...bodies].join('\n'));
+    // And the rightful owner is still served.
+    assert.equal((await sendRaw(hardened, request(member, {}, hardened))).status, 200);
+  });
+
+  it('an unknown key vs a known key with a wrong signature cannot be told apart by timing', async (t) => {
+    const s = await sample(request(UNKNOWN, { keepAlive: true }, hardened), request(member, { flipAt: 5, keepAlive: true }, hardened), 150, hardened);
+    assert.equal(s.statusA, 403);
+    assert.equal(s.statusB, 403);
+    t.diagnostic(`uniform: medians ${median(s.a).toFixed(0)} µs vs ${median(s.b).toFixed(0)} µs, P(first slower) ${slowerProbability(s.a, s.b).toFixed(3)}`);
+    assert.equal(distinguishable(s.a, s.b), false);
   });
 });
 

@@ -101,6 +101,12 @@ describe('loadConfig: precedence', () => {
     assert.deepEqual(c.tls.certificates, []);
   });
 
+  it('security.uniformAuthFailures is off unless the config turns it on, and must be a boolean', () => {
+    assert.equal(load().security.uniformAuthFailures, false);
+    assert.equal(load(['--config', file({ security: { uniformAuthFailures: true } })]).security.uniformAuthFailures, true);
+    assert.throws(() => load(['--config', file({ security: { uniformAuthFailures: 'yes' } })]), /security\.uniformAuthFailures/);
+  });
+
   it('PORTCULLIS_CONFIG names the config file', () => {
     const c = load([], { PORTCULLIS_CONFIG: file({ region: 'eu-central-1' }) });
     assert.equal(c.region, 'eu-central-1');
