@@ -321,6 +321,9 @@ export class Pipeline {
       // The operation: `X-Amz-Target: Prefix.Operation` (awsJson), a route (REST), or `Action=`
       // in the body (query, known once the body is read).
       const rest = svc.protocol === 'rest-json' || svc.protocol === 'rest-xml';
+      // awsJson and query requests name their operation in a header or a parameter, never in the
+      // path: any other path would reach the upstream unauthorized, so only `/` is taken.
+      if (!rest && wire.path !== '/') throw new PortcullisError('InvalidParameterValue', `The ${svc.name} service takes requests at / only.`);
       let operation: string | undefined;
       let matched = rest ? upstream.routes.forPath(wire.method, wire.path) : undefined;
       if (matched !== undefined) operation = matched.route.action;

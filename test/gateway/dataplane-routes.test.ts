@@ -236,6 +236,10 @@ describe('data-plane authorization with routes, request values and resource poli
     const twice = await signedJson(gw, alice, 'DataPipeline.DescribePipelines', `{"pipelineIds":["${mine}"],"pipelineIds":["${other}"]}`);
     assert.equal(twice.status, 400);
     assert.match(twice.body, /ValidationException/);
+    // An awsJson operation is authorized by its name alone, so no other path may reach the upstream.
+    const elsewhere = await signedJson(gw, gw.admin, 'DataPipeline.ListPipelines', '{}', '/admin/reset');
+    assert.equal(elsewhere.status, 400);
+    assert.match(elsewhere.body, /ValidationException/);
     // A request that names no pipeline is refused, not authorized on a guess.
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [] })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.name === 'ValidationException' && e.$metadata?.httpStatusCode === 400);
   });
@@ -304,12 +308,12 @@ describe('data-plane authorization with routes, request values and resource poli
 });
 
 /** An awsJson request with exactly this body text, signed by `creds`. */
-async function signedJson(gw: RunningGateway, creds: Creds, target: string, body: string): Promise<{ status: number; body: string }> {
+async function signedJson(gw: RunningGateway, creds: Creds, target: string, body: string, path = '/'): Promise<{ status: number; body: string }> {
   const url = new URL(gw.url);
   const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
-  const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: creds, region: 'us-east-1', service: 'datapipeline' });
+  const signed = new Signer().sign({ method: 'POST', path, headers, body }, { credentials: creds, region: 'us-east-1', service: 'datapipeline' });
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: '/', method: 'POST', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, body: text }));
