@@ -264,15 +264,15 @@ export function isPortcullisError(e: unknown): e is PortcullisError {
 
 /**
  * A piece of client input, fit to quote in an error message: any run of 20 or more characters
- * that could be a key, a signature or a token (hex, base64, base64url without its dashes) becomes
- * `…`, then at most `max` characters are kept. Clients do put secrets where names belong
+ * that could be a key, a signature or a token (hex, base64, base64url with its `-` and `_`, and
+ * the dots of our session tokens) becomes `…`, then at most `max` characters are kept. Clients do put secrets where names belong
  * (swapped access key and secret, a token in a date header), and an error body is read by
  * proxies and logged by clients.
  */
 export function quoted(s: string, max: number): string {
   return s.replace(SECRET_LIKE, '…').slice(0, max);
 }
-const SECRET_LIKE = /[A-Za-z0-9+/=_]{20,}/g;
+const SECRET_LIKE = /[A-Za-z0-9+/=_.-]{20,}/g;
 
 /** Any thrown value as a PortcullisError; unknown failures become InternalFailure with no detail. */
 export function toPortcullisError(e: unknown): PortcullisError {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  ERROR_CODES, ERRORS, escapeXml, isPortcullisError, PortcullisError, PROTOCOLS, renderError, toPortcullisError,
+  ERROR_CODES, ERRORS, escapeXml, quoted, isPortcullisError, PortcullisError, PROTOCOLS, renderError, toPortcullisError,
 } from '../../src/core/errors.js';
 import { parseAuth, requestFromRecord } from '../../src/sigv4/index.js';
 
@@ -119,6 +119,15 @@ describe('renderError', () => {
     assert.equal(escapeXml(`<a href="x">Tom & 'Jerry'</a>`), '&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt;');
     assert.equal(escapeXml('&amp;'), '&amp;amp;');
     assert.equal(escapeXml('plain text, é € 😀'), 'plain text, é € 😀');
+  });
+
+  it('quoted: no 20-character piece of a token, key or signature survives, whatever its alphabet (base64url dashes, dots)', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+/=';
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom(...alphabet), minLength: 40, maxLength: 400 }), (secret) => {
+      const out = quoted(`PCT1.${secret}`, 64);
+      for (let i = 0; i + 20 <= secret.length; i++) assert.ok(!out.includes(secret.slice(i, i + 20)), out);
+    }), { numRuns: 500 });
+    assert.equal(quoted('20261123T120000Z', 32), '20261123T120000Z', 'short values are quoted as they are');
   });
 
   it('escapeXml: the no-escape shortcut gives what the two replaces give, for any string', () => {
