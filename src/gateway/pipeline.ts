@@ -38,6 +38,7 @@ import { openMessage, sealMessage, sealToken, type TokenKey } from '../sts/token
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import type { AuthThrottle } from './throttle.js';
 
 interface QueryService {
   readonly protocol: 'query';
@@ -76,6 +77,8 @@ export interface PipelineDeps {
   readonly region: string;
   readonly maxBodyBytes: number;
   readonly maxHeaderCount: number;
+  /** Repeated failed signatures per source and key (src/gateway/throttle.ts). */
+  readonly throttle: AuthThrottle;
   /** Readiness: the store answers and we are not shutting down. */
   readonly ready: () => Promise<boolean>;
 }
@@ -203,6 +206,9 @@ export class Pipeline {
     trail.service = auth.service;
     trail.accessKeyId = auth.accessKeyId;
     const upstream = this.#d.upstreams.get(auth.service);
+    // Refused before the key is looked up or the signature computed: a guesser costs us little.
+    const throttled = this.#d.throttle.check(req.socket.remoteAddress ?? '', auth.accessKeyId);
+    if (throttled !== undefined) return this.#throttled(req, res, trail, throttled, upstream);
     if (upstream !== undefined) return this.#proxy(req, res, trail, wire, auth, upstream);
     const service = SERVICES[auth.service];
     if (service === undefined) {
@@ -354,6 +360,16 @@ export class Pipeline {
     }
   }
 
+  /** Throttling for repeated failed signatures, in the protocol of the service asked; audited as `throttled`. */
+  #throttled(req: IncomingMessage, res: ServerResponse, trail: Trail, scope: string, upstream: Upstream | undefined): void {
+    this.#d.metrics.authThrottled.inc(scope);
+    trail.denial = 'throttled';
+    const p = upstream?.service.protocol ?? 'query';
+    const protocol: Protocol = p === 'query' ? 'query' : p === 'rest-xml' ? 'restXml' : 'json';
+    const err = new PortcullisError('Throttling', 'Rate exceeded');
+    this.#fail(req, res, trail, err, protocol, SERVICES[trail.service ?? '']?.xmlns ?? STS_XMLNS, p === 'json1.0' ? '1.0' : '1.1');
+  }
+
   /** aws-chunked bodies decode through the verifier's checks; others were hashed on the way in. */
   #decodeBody(verified: VerifiedRequest<Principal>, wire: HttpRequest, body: Buffer): Buffer {
     if (verified.payload.kind !== 'chunked') return body;
@@ -428,6 +444,7 @@ export class Pipeline {
     const err = toPortcullisError(e);
     if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
     if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
+    if (trail.principal === null && trail.accessKeyId !== null) this.#d.throttle.failed(req.socket.remoteAddress ?? '', trail.accessKeyId, err.code);
     const out = renderError(err, { protocol, requestId: trail.requestId, xmlns, jsonVersion });
     if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
     const decision = trail.principal === null || trail.denial !== null ? 'deny' : 'error';

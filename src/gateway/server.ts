@@ -26,6 +26,7 @@ import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
+import { AuthThrottle } from './throttle.js';
 
 export interface StartOptions {
   readonly config: Config;
@@ -115,6 +116,7 @@ export class Gateway {
       region: config.region,
       maxBodyBytes: config.limits.maxBodyBytes,
       maxHeaderCount: config.limits.maxHeaderCount,
+      throttle: new AuthThrottle(config.limits.authFailures, clock),
       ready: async () => {
         if (this.#stopping) return false;
         await store.ping();
