@@ -143,9 +143,15 @@ export class Gateway {
     this.#server.maxHeadersCount = limits.maxHeaderCount + 1;
     this.#server.maxConnections = limits.maxConnections;
     this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
+    // node:https hands TLS failures (a handshake timeout among them) to 'clientError' too. An
+    // HTTP answer written to a socket whose handshake never finished is never sent, and
+    // socket.end() then waits for it for ever: a connection that never says hello would keep
+    // its slot of maxConnections. So those are destroyed; only secured sockets get an answer.
+    const secured = new WeakSet<object>();
+    this.#server.on('secureConnection', (socket) => secured.add(socket));
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
       log.debug('malformed request', { code: e.code });
-      if (!socket.writable) {
+      if (!socket.writable || !secured.has(socket)) {
         socket.destroy();
         return;
       }
