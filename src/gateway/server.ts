@@ -13,7 +13,7 @@ import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
-import { AuditLog, type AuditTrail, ForwardedAudit } from './audit.js';
+import { AuditLog, type AuditTrail, auditReportLogger, ForwardedAudit } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { applyChange, cacheLifetime } from './changes.js';
@@ -80,7 +80,7 @@ export class Gateway {
     // One writer per audit file: a worker among several hands its lines to the primary.
     this.#audit = worker !== undefined && worker.count > 1
       ? new ForwardedAudit(worker.forwardAudit)
-      : new AuditLog(layout(config.dataDir).auditDir, config.audit);
+      : new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log) });
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
