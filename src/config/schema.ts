@@ -90,6 +90,8 @@ export interface Config {
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
     readonly maxConnections: number;
+    /** Connections from one source address (IPv6: one /64) at once, per process. */
+    readonly maxConnectionsPerSource: number;
     /** Repeated failed signatures: when a source, a key, or the pair is throttled (src/gateway/throttle.ts). */
     readonly authFailures: AuthFailureLimits;
   };
@@ -119,6 +121,7 @@ export const DEFAULTS: Config = {
     requestTimeoutMs: 30_000,
     keepAliveTimeoutMs: 5_000,
     maxConnections: 1024,
+    maxConnectionsPerSource: 256,
     authFailures: { perSourceKey: 10, perSource: 100, perKey: 100, windowMs: 60_000, blockMs: 60_000, maxTracked: 100_000 },
   },
   audit: { maxFileBytes: 16 * 1024 * 1024, keepFiles: 5 },

@@ -26,7 +26,7 @@ import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
-import { AuthThrottle } from './throttle.js';
+import { AuthThrottle, limitPerSource } from './throttle.js';
 
 export interface StartOptions {
   readonly config: Config;
@@ -142,6 +142,7 @@ export class Gateway {
     // One more than allowed, so the pipeline can tell "at the limit" from "over it".
     this.#server.maxHeadersCount = limits.maxHeaderCount + 1;
     this.#server.maxConnections = limits.maxConnections;
+    limitPerSource(this.#server, limits.maxConnectionsPerSource);
     this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
     // node:https hands TLS failures (a handshake timeout among them) to 'clientError' too. An
     // HTTP answer written to a socket whose handshake never finished is never sent, and

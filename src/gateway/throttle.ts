@@ -21,6 +21,7 @@
  * used first out. An attacker who floods the map evicts their own entries as well, and needs
  * `maxTracked / perSource` sources to do it within a window.
  */
+import type { Server, Socket } from 'node:net';
 import type { AuthFailureLimits } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 
@@ -128,4 +129,27 @@ export class AuthThrottle {
   get tracked(): { pairs: number; sources: number; keys: number } {
     return { pairs: this.#pair.size, sources: this.#source.size, keys: this.#key.size };
   }
+}
+
+/**
+ * At most `max` connections from one source at once (limits.maxConnectionsPerSource): one client
+ * cannot take every slot of maxConnections and starve the others. The map holds only sources
+ * with open connections, so it is bounded by maxConnections.
+ */
+export function limitPerSource(server: Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const source = sourceOf(socket.remoteAddress ?? '');
+    const n = (open.get(source) ?? 0) + 1;
+    if (n > max) {
+      socket.destroy();
+      return;
+    }
+    open.set(source, n);
+    socket.once('close', () => {
+      const left = (open.get(source) ?? 1) - 1;
+      if (left <= 0) open.delete(source);
+      else open.set(source, left);
+    });
+  });
 }

@@ -203,3 +203,27 @@ describe('floods', () => {
     assert.equal(r.status, 200, r.body);
   });
 });
+
+describe('one source flooding connections (limits.maxConnectionsPerSource)', () => {
+  it('holds at most maxConnectionsPerSource connections of one source, and other clients are served during the flood', async () => {
+    const flooded = await fleet.start({ args: ['--config', configFile(fleet.newDir(), { limits: { ...LIMITS, maxConnectionsPerSource: 20 } })] });
+    const sockets: Socket[] = [];
+    try {
+      await Promise.all(Array.from({ length: 200 }, () => new Promise<void>((resolve) => {
+        const s = tcpConnect({ host: '127.0.0.1', port: flooded.port, localAddress: '127.0.0.66' });
+        sockets.push(s);
+        s.on('error', () => {});
+        s.on('close', () => resolve());
+        s.on('connect', () => setTimeout(resolve, 300));
+      })));
+      const held = sockets.filter((s) => !s.destroyed && !s.closed).length;
+      assert.ok(held <= 20, `${held} connections of one source held (limit 20)`);
+      for (let i = 0; i < 5; i++) {
+        const r = await signedQuery(flooded, flooded.admin, { source: '127.0.0.1' });
+        assert.equal(r.status, 200, `another client is served during the flood: ${r.body}`);
+      }
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  });
+});
