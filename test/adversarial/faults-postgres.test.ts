@@ -3,7 +3,7 @@
  * answering while requests flow: during the outage every answer is a 200 or an AWS-shaped 5xx
  * (no dropped connection, no crash), and once the database is back everything works again.
  *
- * In `npm test` the outage is confined to this file's own database (its sessions terminated and
+ * In `npm test` the outages (six) are confined to this file's own database (its sessions terminated and
  * new ones refused for a few seconds), so other tests sharing the server are not disturbed.
  * With PORTCULLIS_PG_RESTART=1 (as `npm run soak` sets it) the whole local cluster is restarted
  * with pg_ctlcluster instead, the real thing, and this test waits for it to be back.
@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { gatewayFleet } from '../helpers/fleet.js';
 import type { RunningGateway } from '../helpers/gateway.js';
+import { createPool, transaction } from '../../src/store/postgres/pool.js';
 import { postgresSuite, TEST_PG_URL, testDatabase } from '../helpers/storeFixtures.js';
 import { errorCode, signedQuery, until } from './abuse-helpers.js';
 
@@ -85,7 +86,7 @@ await postgresSuite(async () => {
   describe(`PostgreSQL ${REAL_RESTART ? 'cluster restart' : 'outage of its database'} under load`, () => {
     const fleet = gatewayFleet('pg-fault');
 
-    it('answers every request during the outage with a 200 or an AWS-shaped 5xx, and serves everything afterwards', { timeout: 240_000 }, async () => {
+    it('answers every request during the outage with a 200 or an AWS-shaped 5xx, and serves everything afterwards', { timeout: 300_000 }, async () => {
       const url = database();
       const name = new URL(url).pathname.slice(1);
       const gw = await fleet.start({ args: ['--store', url], timeoutMs: 60_000 });
@@ -94,8 +95,13 @@ await postgresSuite(async () => {
       const tally: Tally = { ok: 0, serverErrors: new Map(), other: [] };
       let done = false;
       const running = Promise.all([load(gw, 1, () => done, tally), load(gw, 2, () => done, tally)]);
-      await new Promise((r) => setTimeout(r, 1000));
-      await outage(name, 4000);
+      // Several outages: a session ended between two queries of a transaction once killed the
+      // process (an unhandled 'error' on a checked-out client, src/store/postgres/pool.ts).
+      for (let n = 0; n < (REAL_RESTART ? 1 : 6); n++) {
+        await new Promise((r) => setTimeout(r, 500 + Math.random() * 1000));
+        await outage(name, REAL_RESTART ? 4000 : 1000 + Math.random() * 2000);
+        if (gw.proc.exitCode !== null) break;
+      }
       // After the outage: writes and reads work again within a bounded time.
       try {
         await until(async () => (await signedQuery(gw, gw.admin, { service: 'iam', body: `Action=CreateUser&Version=2010-05-08&UserName=after-${Date.now()}` }).catch(() => ({ status: 0 }))).status === 200, 60_000, 'IAM writes to work again');
@@ -113,6 +119,24 @@ await postgresSuite(async () => {
       assert.equal(r.status, 200, r.body);
       await until(() => (gw.stderr().match(/change feed live/g) ?? []).length >= 2 || !/change feed lost/.test(gw.stderr()), 30_000, 'the change feed to be live again');
       process.stdout.write(`# pg outage: ${tally.ok} ok, 5xx ${JSON.stringify([...tally.serverErrors])}\n`);
+    });
+
+    it('a session ended by the server in the middle of a transaction fails that transaction, not the process', { timeout: 60_000 }, async () => {
+      // The regression test of a crash: a checked-out client had no 'error' listener, so the
+      // server's FATAL 57P01 between two queries was an unhandled 'error' event.
+      const pool = createPool(database(), { max: 2 });
+      try {
+        await assert.rejects(transaction(pool, 'SERIALIZABLE', async (c) => {
+          const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          await onServer(`SELECT pg_terminate_backend(${pid})`);
+          await new Promise((r) => setTimeout(r, 500)); // the FATAL arrives while no query runs
+          await c.query('SELECT 1');
+        }));
+        const r = await transaction(pool, 'SERIALIZABLE', async (c) => (await c.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one);
+        assert.equal(r, 1, 'the pool works on with a new connection');
+      } finally {
+        await pool.end();
+      }
     });
   });
 });
