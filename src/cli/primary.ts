@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { bootstrap } from '../gateway/bootstrap.js';
-import { AuditLog, isAuditMessage } from '../gateway/audit.js';
+import { AuditLog, auditReportLogger, isAuditMessage } from '../gateway/audit.js';
 import { layout } from '../gateway/bootstrap.js';
 import { isChangeMessage } from '../gateway/changes.js';
 import { errorFields, type Logger } from '../gateway/log.js';
@@ -50,7 +50,7 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     await first.store.close();
   }
 
-  const audit = new AuditLog(layout(config.dataDir).auditDir, config.audit);
+  const audit = new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log) });
   const workers = new Map<number, Worker>(); // by our worker id, 1..count
   const stopped: Worker[] = [];
   /** Once every worker is gone and its channel drained (its last audit lines arrive before 'disconnect'). */

@@ -98,7 +98,12 @@ function validate(c: Config): void {
   check(Array.isArray(c.tls.certificates) && c.tls.certificates.every((x) => isObject(x) && typeof x.cert === 'string' && typeof x.key === 'string'),
     '`tls.certificates` must be a list of {cert, key} file paths');
   check(c.tls.clientCaFile === undefined || typeof c.tls.clientCaFile === 'string', '`tls.clientCaFile` must be a path');
-  for (const [k, v] of Object.entries(c.limits)) check(Number.isInteger(v) && v > 0, `\`limits.${k}\` must be a positive integer`);
+  for (const [k, v] of Object.entries(c.limits)) {
+    if (k === 'authFailures') continue;
+    check(typeof v === 'number' && Number.isInteger(v) && v > 0, `\`limits.${k}\` must be a positive integer`);
+  }
+  for (const [k, v] of Object.entries(c.limits.authFailures)) check(Number.isInteger(v) && v > 0, `\`limits.authFailures.${k}\` must be a positive integer`);
+  check(c.limits.authFailures.maxTracked <= 10_000_000, '`limits.authFailures.maxTracked` must be at most 10000000');
   check(Number.isInteger(c.audit.maxFileBytes) && c.audit.maxFileBytes >= 4096, '`audit.maxFileBytes` must be at least 4096');
   check(Number.isInteger(c.audit.keepFiles) && c.audit.keepFiles >= 1, '`audit.keepFiles` must be at least 1');
   check(['debug', 'info', 'warn', 'error'].includes(c.log.level), '`log.level` must be debug, info, warn or error');

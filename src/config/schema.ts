@@ -49,6 +49,21 @@ export interface UpstreamService {
   readonly resourcePolicies: readonly ResourcePolicyRule[];
 }
 
+/** Repeated failed signatures (src/gateway/throttle.ts says how the three counters work). */
+export interface AuthFailureLimits {
+  /** Failures of one access key id from one source per window before that pair is blocked. */
+  readonly perSourceKey: number;
+  /** Failures from one source (any key) per window before the source is blocked. */
+  readonly perSource: number;
+  /** Failures for one key (any source) per window before the sources that failed for it are refused. */
+  readonly perKey: number;
+  readonly windowMs: number;
+  /** How long a blocked pair or source stays blocked. */
+  readonly blockMs: number;
+  /** Entries each counter keeps at most (LRU). */
+  readonly maxTracked: number;
+}
+
 export interface Config {
   readonly dataDir: string;
   readonly listen: { readonly host: string; readonly port: number };
@@ -75,6 +90,10 @@ export interface Config {
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
     readonly maxConnections: number;
+    /** Connections from one source address (IPv6: one /64) at once, per process. */
+    readonly maxConnectionsPerSource: number;
+    /** Repeated failed signatures: when a source, a key, or the pair is throttled (src/gateway/throttle.ts). */
+    readonly authFailures: AuthFailureLimits;
   };
   readonly audit: { readonly maxFileBytes: number; readonly keepFiles: number };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
@@ -109,6 +128,8 @@ export const DEFAULTS: Config = {
     requestTimeoutMs: 30_000,
     keepAliveTimeoutMs: 5_000,
     maxConnections: 1024,
+    maxConnectionsPerSource: 256,
+    authFailures: { perSourceKey: 10, perSource: 100, perKey: 100, windowMs: 60_000, blockMs: 60_000, maxTracked: 100_000 },
   },
   audit: { maxFileBytes: 16 * 1024 * 1024, keepFiles: 5 },
   log: { level: 'info' },

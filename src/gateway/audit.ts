@@ -58,6 +58,21 @@ class LineBatch {
   }
 }
 
+/** What an operator is told when the audit file cannot be written, and when it can again. */
+export function auditReportLogger(log: { error(msg: string, f?: Record<string, unknown>): void; info(msg: string, f?: Record<string, unknown>): void }): (r: AuditWriteReport) => void {
+  return (r) => r.state === 'failing'
+    ? log.error('cannot write the audit log: events are kept in memory (up to audit.maxFileBytes) and written when it can be', { ...r })
+    : log.info('the audit log is written again', { ...r });
+}
+
+/** The audit file could not be written (`failing`), or can again (`recovered`). */
+export interface AuditWriteReport {
+  readonly state: 'failing' | 'recovered';
+  /** Events dropped so far because the backlog outgrew maxFileBytes. */
+  readonly dropped: number;
+  readonly error?: string;
+}
+
 /** Where the pipeline sends audit events: the file itself, or the process that writes it. */
 export interface AuditTrail {
   write(event: AuditEvent): void;
@@ -73,13 +88,22 @@ export class AuditLog implements AuditTrail {
   #fd: number;
   #size: number;
   readonly #batch = new LineBatch((lines) => this.#writeLines(lines));
+  /** Lines not yet written (the file could not be written), oldest first. */
+  #backlog = '';
+  /** The rest of a line batch a write stopped in the middle of; written before the backlog. */
+  #partial: Buffer | undefined;
+  #failing = false;
+  #dropped = 0;
+  #retry: NodeJS.Timeout | undefined;
+  readonly #report: ((r: AuditWriteReport) => void) | undefined;
 
-  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number }) {
+  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number; report?: (r: AuditWriteReport) => void }) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#dir = dir;
     this.#file = join(dir, 'audit.log');
     this.#maxBytes = opts.maxFileBytes;
     this.#keep = opts.keepFiles;
+    this.#report = opts.report;
     this.#size = sizeOf(this.#file);
     this.#fd = this.#open();
   }
@@ -102,32 +126,84 @@ export class AuditLog implements AuditTrail {
     this.#batch.add(lines);
   }
 
+  /**
+   * Writes the backlog and `lines`. A write that fails (disk full, a read-only or broken data dir)
+   * loses nothing: the bytes not written stay in memory, up to one file's worth (maxFileBytes),
+   * and are written at the next flush or retry, in order. Only beyond that bound are the oldest
+   * lines dropped, and counted. The process never dies of it, so reads keep being served.
+   */
   #writeLines(lines: string): void {
-    let rest = lines;
-    // Write what fits in the current file, rotate at a line boundary, go on with the rest.
-    while (rest !== '') {
-      let cut = rest.length;
-      let bytes = Buffer.byteLength(rest);
-      while (this.#size + bytes > this.#maxBytes && cut > 0) {
-        cut = rest.lastIndexOf('\n', cut - 2) + 1;
-        bytes = Buffer.byteLength(rest.slice(0, cut));
+    this.#backlog += lines;
+    try {
+      if (this.#fd < 0) this.#fd = this.#open();
+      if (this.#partial !== undefined) {
+        this.#writeAll(this.#partial);
+        this.#partial = undefined;
       }
-      if (cut === 0) {
-        if (this.#size > 0) {
-          this.#rotate();
-          continue;
+      // Write what fits in the current file, rotate at a line boundary, go on with the rest.
+      while (this.#backlog !== '') {
+        const rest = this.#backlog;
+        let cut = rest.length;
+        let bytes = Buffer.byteLength(rest);
+        while (this.#size + bytes > this.#maxBytes && cut > 0) {
+          cut = rest.lastIndexOf('\n', cut - 2) + 1;
+          bytes = Buffer.byteLength(rest.slice(0, cut));
         }
-        cut = rest.indexOf('\n') + 1; // a single line larger than the limit gets a file of its own
-        bytes = Buffer.byteLength(rest.slice(0, cut));
+        if (cut === 0) {
+          if (this.#size > 0) {
+            this.#rotate();
+            continue;
+          }
+          cut = rest.indexOf('\n') + 1; // a single line larger than the limit gets a file of its own
+        }
+        this.#backlog = rest.slice(cut);
+        this.#writeAll(Buffer.from(rest.slice(0, cut)));
       }
-      writeSync(this.#fd, rest.slice(0, cut));
-      this.#size += bytes;
-      rest = rest.slice(cut);
+      if (this.#failing) {
+        this.#failing = false;
+        this.#report?.({ state: 'recovered', dropped: this.#dropped });
+      }
+    } catch (e) {
+      this.#trouble(e);
     }
+  }
+
+  /** All of `buf`, or what is left of it kept in #partial when a write fails part way. */
+  #writeAll(buf: Buffer): void {
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(this.#fd, buf, off);
+    } catch (e) {
+      this.#partial = buf.subarray(off);
+      throw e;
+    } finally {
+      this.#size += off;
+    }
+  }
+
+  #trouble(e: unknown): void {
+    let over = Buffer.byteLength(this.#backlog) + (this.#partial?.length ?? 0) - this.#maxBytes;
+    while (over > 0 && this.#backlog !== '') {
+      const eol = this.#backlog.indexOf('\n') + 1 || this.#backlog.length;
+      over -= Buffer.byteLength(this.#backlog.slice(0, eol));
+      this.#backlog = this.#backlog.slice(eol);
+      this.#dropped++;
+    }
+    if (!this.#failing) {
+      this.#failing = true;
+      this.#report?.({ state: 'failing', dropped: this.#dropped, error: (e as NodeJS.ErrnoException).code ?? String(e) });
+    }
+    // Retried without waiting for the next request.
+    this.#retry ??= setTimeout(() => {
+      this.#retry = undefined;
+      this.#writeLines('');
+    }, 1000);
+    this.#retry.unref();
   }
 
   #rotate(): void {
     closeSync(this.#fd);
+    this.#fd = -1;
     rmSync(join(this.#dir, `audit.log.${this.#keep}`), { force: true });
     for (let i = this.#keep - 1; i >= 1; i--) {
       try {
@@ -137,14 +213,20 @@ export class AuditLog implements AuditTrail {
       }
     }
     renameSync(this.#file, join(this.#dir, 'audit.log.1'));
-    this.#fd = this.#open();
     this.#size = 0;
+    this.#fd = this.#open();
+  }
+
+  /** Audit events lost because the file could not be written for too long. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   /** Flushes and closes the file. */
   close(): Promise<void> {
     this.#batch.flush();
-    closeSync(this.#fd);
+    clearTimeout(this.#retry);
+    if (this.#fd >= 0) closeSync(this.#fd);
     return Promise.resolve();
   }
 }

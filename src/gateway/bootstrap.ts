@@ -10,9 +10,10 @@
  * so all nodes end up with one account and one administrator key.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
 import { newAccessKeyId, newAccountId, newPolicyId, newSecretAccessKey, newUserId } from '../core/ids.js';
 import { ADMINISTRATOR_ACCESS_ARN, AWS_MANAGED_POLICIES } from '../iam/awsManaged.js';
 import { Sealer } from '../store/seal.js';
@@ -151,6 +152,13 @@ export interface Bootstrapped {
 export async function bootstrap(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): Promise<Bootstrapped> {
   const dir = config.dataDir;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // A read-only data dir (a read-only mount, a full or broken disk) is said in plain words here,
+  // not later as an SQLite "unable to open database file"; nothing is written or half-written.
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new ConfigError(`the data dir \`${dir}\` is not writable (${(e as NodeJS.ErrnoException).code ?? 'error'}): Portcullis keeps its database, audit log and keys there`);
+  }
   const keys = masterKeys(dir, env, log);
   const sealer = new Sealer(keys);
   if (config.tls.certificates.length === 0) ensureCertificates(dir, log);

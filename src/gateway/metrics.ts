@@ -56,12 +56,13 @@ export class Histogram {
 export class Metrics {
   readonly requests = new Counter('portcullis_requests_total', 'Requests by service, action and HTTP status.', ['service', 'action', 'status']);
   readonly authFailures = new Counter('portcullis_auth_failures_total', 'Authentication failures by error code.', ['code']);
+  readonly authThrottled = new Counter('portcullis_auth_throttled_total', 'Requests refused for repeated failed signatures, by what was throttled (source-key, source, key).', ['scope']);
   readonly tlsVersions = new Counter('portcullis_tls_requests_total', 'Requests by negotiated TLS version.', ['version']);
   readonly latency = new Histogram('portcullis_request_duration_seconds', 'Time from request to response.', [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
   ]);
 
   render(): string {
-    return [this.requests, this.authFailures, this.tlsVersions, this.latency].map((m) => m.render()).join('');
+    return [this.requests, this.authFailures, this.authThrottled, this.tlsVersions, this.latency].map((m) => m.render()).join('');
   }
 }

@@ -40,6 +40,7 @@ import { openMessage, sealMessage, sealToken, type TokenKey } from '../sts/token
 import type { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import type { AuthThrottle } from './throttle.js';
 
 interface QueryService {
   readonly protocol: 'query';
@@ -83,6 +84,8 @@ export interface PipelineDeps {
   readonly maxHeaderCount: number;
   /** security.uniformAuthFailures: see #usable. */
   readonly uniformAuthFailures?: boolean;
+  /** Repeated failed signatures per source and key (src/gateway/throttle.ts). */
+  readonly throttle: AuthThrottle;
   /** Readiness: the store answers and we are not shutting down. */
   readonly ready: () => Promise<boolean>;
 }
@@ -242,6 +245,12 @@ export class Pipeline {
     // and secret would otherwise have its secret written to the audit file.
     trail.accessKeyId = ACCESS_KEY_ID.test(auth.accessKeyId) ? auth.accessKeyId : null;
     const upstream = this.#d.upstreams.get(auth.service);
+    // Refused before the key is looked up or the signature computed: a guesser costs us little.
+    const throttled = this.#d.throttle.check(req.socket.remoteAddress ?? '', auth.accessKeyId);
+    if (throttled !== undefined) {
+      if (upstream !== undefined || Object.hasOwn(SERVICES, auth.service)) trail.service = auth.service;
+      return this.#throttled(req, res, trail, throttled, upstream);
+    }
     if (upstream !== undefined) {
       trail.service = auth.service;
       return this.#proxy(req, res, trail, wire, auth, upstream);
@@ -432,6 +441,17 @@ export class Pipeline {
     return verified.principal;
   }
 
+  /** Throttling for repeated failed signatures, in the protocol of the service asked; audited as `throttled`. */
+  #throttled(req: IncomingMessage, res: ServerResponse, trail: Trail, scope: string, upstream: Upstream | undefined): void {
+    this.#d.metrics.authThrottled.inc(scope);
+    trail.denial = 'throttled';
+    const p = upstream?.service.protocol ?? 'query';
+    const protocol: Protocol = p === 'query' ? 'query' : p === 'rest-xml' ? 'restXml' : 'json';
+    const err = new PortcullisError('Throttling', 'Rate exceeded');
+    const xmlns = trail.service !== null && Object.hasOwn(SERVICES, trail.service) ? SERVICES[trail.service]!.xmlns : STS_XMLNS;
+    this.#fail(req, res, trail, err, protocol, xmlns, p === 'json1.0' ? '1.0' : '1.1');
+  }
+
   /** aws-chunked bodies decode through the verifier's checks; others were hashed on the way in. */
   #decodeBody(verified: VerifiedRequest<Principal>, wire: HttpRequest, body: Buffer): Buffer {
     if (verified.payload.kind !== 'chunked') return body;
@@ -506,6 +526,7 @@ export class Pipeline {
     const err = toPortcullisError(e);
     if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
     if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
+    if (trail.principal === null && trail.accessKeyId !== null) this.#d.throttle.failed(req.socket.remoteAddress ?? '', trail.accessKeyId, err.code);
     const out = renderError(err, { protocol, requestId: trail.requestId, xmlns, jsonVersion });
     if (err instanceof BodyTooLarge) res.setHeader('connection', 'close');
     const decision = trail.principal === null || trail.denial !== null ? 'deny' : 'error';

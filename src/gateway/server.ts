@@ -13,7 +13,7 @@ import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
-import { AuditLog, type AuditTrail, ForwardedAudit } from './audit.js';
+import { AuditLog, type AuditTrail, auditReportLogger, ForwardedAudit } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { applyChange, cacheLifetime } from './changes.js';
@@ -26,6 +26,7 @@ import { LastUsedTracker } from './lastUsed.js';
 import { errorFields, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
+import { AuthThrottle, limitPerSource } from './throttle.js';
 
 export interface StartOptions {
   readonly config: Config;
@@ -79,7 +80,7 @@ export class Gateway {
     // One writer per audit file: a worker among several hands its lines to the primary.
     this.#audit = worker !== undefined && worker.count > 1
       ? new ForwardedAudit(worker.forwardAudit)
-      : new AuditLog(layout(config.dataDir).auditDir, config.audit);
+      : new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log) });
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
@@ -116,6 +117,7 @@ export class Gateway {
       maxBodyBytes: config.limits.maxBodyBytes,
       maxHeaderCount: config.limits.maxHeaderCount,
       uniformAuthFailures: config.security.uniformAuthFailures,
+      throttle: new AuthThrottle(config.limits.authFailures, clock),
       ready: async () => {
         if (this.#stopping) return false;
         await store.ping();
@@ -141,10 +143,17 @@ export class Gateway {
     // One more than allowed, so the pipeline can tell "at the limit" from "over it".
     this.#server.maxHeadersCount = limits.maxHeaderCount + 1;
     this.#server.maxConnections = limits.maxConnections;
+    limitPerSource(this.#server, limits.maxConnectionsPerSource);
     this.#server.on('tlsClientError', (e: Error & { code?: string }) => log.debug('tls handshake failed', { code: e.code, error: e.message }));
+    // node:https hands TLS failures (a handshake timeout among them) to 'clientError' too. An
+    // HTTP answer written to a socket whose handshake never finished is never sent, and
+    // socket.end() then waits for it for ever: a connection that never says hello would keep
+    // its slot of maxConnections. So those are destroyed; only secured sockets get an answer.
+    const secured = new WeakSet<object>();
+    this.#server.on('secureConnection', (socket) => secured.add(socket));
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
       log.debug('malformed request', { code: e.code });
-      if (!socket.writable) {
+      if (!socket.writable || !secured.has(socket)) {
         socket.destroy();
         return;
       }

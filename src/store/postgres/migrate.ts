@@ -15,6 +15,8 @@ const UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('portcullis.migra
 export async function migrate(pool: pg.Pool, schema: string | undefined): Promise<void> {
   const c = await pool.connect();
   let broken: Error | undefined;
+  const lost = (e: Error) => (broken = e); // see transaction() in pool.ts
+  c.on('error', lost);
   try {
     // IF NOT EXISTS still races when two nodes create the same schema: serialize that on a
     // lock of its own, before the schema (and so current_schema()) exists.
@@ -51,6 +53,7 @@ export async function migrate(pool: pg.Pool, schema: string | undefined): Promis
   } finally {
     // A session lock dies with its connection; on any failure the connection is dropped, so no
     // lock can outlive a failed migration.
+    c.off('error', lost);
     c.release(broken);
   }
 }

@@ -73,6 +73,11 @@ export async function transaction<T>(
   for (let attempt = 1; ; attempt++) {
     const c = await pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: a server that ends the session between two
+    // queries (restart, pg_terminate_backend) would emit an unhandled 'error' and kill the
+    // process. Held here, the error makes the next query fail and the client is dropped.
+    const lost = (e: Error) => (broken = e);
+    c.on('error', lost);
     try {
       await c.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const result = await fn(c);
@@ -86,6 +91,7 @@ export async function transaction<T>(
       }
       if (!RETRYABLE.has(sqlState(e)) || attempt >= MAX_ATTEMPTS) throw e;
     } finally {
+      c.off('error', lost);
       c.release(broken);
     }
     await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 2 ** attempt)));
