@@ -5,11 +5,10 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { Signer } from '../../src/sigv4/sign.js';
 import type { RunningGateway } from '../helpers/gateway.js';
-import { type Creds, FORM, GET_CALLER_IDENTITY, type Reply } from '../helpers/signedRequest.js';
+import { call, type Creds, FORM, GET_CALLER_IDENTITY, type Reply } from '../helpers/signedRequest.js';
 
 const signer = new Signer();
 
@@ -19,36 +18,9 @@ export interface From {
   readonly timeoutMs?: number;
 }
 
-/** One request on a fresh TLS connection from `source`. */
+/** One request (POST unless told) on a fresh TLS connection from `source`. */
 export function send(gw: RunningGateway, opts: { method?: string; path?: string; headers?: OutgoingHttpHeaders; body?: string } & From): Promise<Reply> {
-  const u = new URL(gw.url);
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request(
-      {
-        host: u.hostname, port: u.port, method: opts.method ?? 'POST', path: opts.path ?? '/', headers: opts.headers ?? {},
-        ca: gw.caPem, servername: 'localhost', agent: false, ...(opts.source ? { localAddress: opts.source } : {}),
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text });
-        });
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error(`no response within ${opts.timeoutMs ?? 30_000} ms`));
-    }, opts.timeoutMs ?? 30_000);
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    req.end(opts.body);
-  });
+  return call(gw, { ...opts, method: opts.method ?? 'POST', timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
 /** A signed query-protocol request (STS by default) from `source`. */

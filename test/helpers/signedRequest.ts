@@ -55,6 +55,8 @@ export interface CallOptions {
   /** Send the headers and nothing else; the body never comes. */
   readonly withholdBody?: boolean;
   readonly timeoutMs?: number;
+  /** The local address to connect from (any 127.x.y.z on Linux: another client to the gateway). */
+  readonly source?: string;
 }
 
 /**
@@ -66,7 +68,10 @@ export function call(gw: RunningGateway, opts: CallOptions = {}): Promise<Reply>
   return new Promise<Reply>((resolve, reject) => {
     let answered = false;
     const req = request(
-      { host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: opts.headers ?? {}, ca: gw.caPem, servername: 'localhost', agent: false },
+      {
+        host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: opts.headers ?? {},
+        ca: gw.caPem, servername: 'localhost', agent: false, ...(opts.source ? { localAddress: opts.source } : {}),
+      },
       (res) => {
         answered = true;
         let text = '';
