@@ -17,17 +17,29 @@ export function required(p: ReadonlyMap<string, string>, name: string): string {
   return v;
 }
 
-/** Parameters of a query-protocol request: the form body, then the URL's query string. */
-export function queryParams(body: Buffer, contentType: string | undefined, rawQuery: string): Map<string, string> {
+/**
+ * Parameters of a request: the form body (when its content type is a form), then the URL's query
+ * string; the first of each name, and the names sent more than once anywhere in them.
+ */
+export function requestParams(body: Buffer, contentType: string | undefined, rawQuery: string): { params: Map<string, string>; repeated: Set<string> } {
   const params = new Map<string, string>();
+  const repeated = new Set<string>();
   const add = (s: string) => {
-    for (const [k, v] of new URLSearchParams(s)) if (!params.has(k)) params.set(k, v);
+    for (const [k, v] of new URLSearchParams(s)) {
+      if (params.has(k)) repeated.add(k);
+      else params.set(k, v);
+    }
   };
   if (body.length > 0 && (contentType === undefined || contentType.toLowerCase().startsWith('application/x-www-form-urlencoded'))) {
     add(body.toString('utf8'));
   }
   if (rawQuery !== '') add(rawQuery);
-  return params;
+  return { params, repeated };
+}
+
+/** Parameters of a query-protocol request: the form body, then the URL's query string. */
+export function queryParams(body: Buffer, contentType: string | undefined, rawQuery: string): Map<string, string> {
+  return requestParams(body, contentType, rawQuery).params;
 }
 
 export type XmlValue = string | number | boolean | undefined | XmlNode | XmlValue[];

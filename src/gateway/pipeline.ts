@@ -17,9 +17,9 @@ import { OIDC_PROVIDER_ACTIONS, UNSIGNED_STS_ACTIONS } from '../api/webIdentity.
 import type { Jwks } from '../sts/webIdentity.js';
 import type { IdentitySigner } from './identity.js';
 import type { Upstream } from './proxy.js';
-import { expand, parseJsonBody, requestParams, requestTags, type RequestValues, type Route } from './routes.js';
+import { expand, parseJsonBody, requestTags, type RequestValues, type Route } from './routes.js';
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
-import { queryParams, queryResponse } from '../api/query.js';
+import { queryParams, queryResponse, requestParams } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
 import { PortcullisError, quoted, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
@@ -141,6 +141,8 @@ interface TlsInfo {
   readonly version: string | null;
   readonly suite: string | null;
 }
+
+const NO_BODY = Buffer.alloc(0);
 
 /** The route of an awsJson or query operation, if the service configures one. */
 function routeOf(upstream: Upstream, operation: string): { route: Route; params: Record<string, string> } | undefined {
@@ -365,11 +367,8 @@ export class Pipeline {
 
       // Said only to a caller whose signature verified: the routes are nobody else's business.
       if (rest && matched === undefined) throw new PortcullisError('InvalidAction', `No route of the ${svc.name} service takes ${wire.method} ${wire.path.slice(0, 128)}.`);
-      const contentType = wire.headers.first('content-type');
-      const form = svc.protocol === 'query' && (contentType === undefined || contentType.toLowerCase().startsWith('application/x-www-form-urlencoded'))
-        ? (payload as Buffer).toString('utf8')
-        : '';
-      const { params, repeated } = requestParams(form, wire.query);
+      // Only a query-protocol body is a form; other bodies are never read as parameters.
+      const { params, repeated } = requestParams(svc.protocol === 'query' ? payload as Buffer : NO_BODY, wire.headers.first('content-type'), wire.query);
       if (svc.protocol === 'query') {
         if (repeated.has('Action')) throw new PortcullisError('InvalidParameterValue', 'The parameter `Action` appears more than once.');
         operation = params.get('Action');

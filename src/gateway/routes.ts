@@ -304,20 +304,3 @@ function membersOf(value: unknown): number {
   }
   return n;
 }
-
-/**
- * The parameters of URL-encoded texts (a form body, the query string), the first of each name,
- * and the names sent more than once anywhere in them.
- */
-export function requestParams(...texts: readonly string[]): { params: Map<string, string>; repeated: Set<string> } {
-  const params = new Map<string, string>();
-  const repeated = new Set<string>();
-  for (const text of texts) {
-    if (text === '') continue;
-    for (const [k, v] of new URLSearchParams(text)) {
-      if (params.has(k)) repeated.add(k);
-      else params.set(k, v);
-    }
-  }
-  return { params, repeated };
-}

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { Agent, request } from 'node:https';
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,12 +19,14 @@ import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyComm
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { accountOfKeyId } from '../../src/core/ids.js';
-import { expand, parseJsonBody, parseTemplate, requestParams, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
+import { requestParams } from '../../src/api/query.js';
+import { expand, parseJsonBody, parseTemplate, ServiceRoutes, type RequestValues } from '../../src/gateway/routes.js';
 import fc from 'fast-check';
 import { HeaderMap } from '../../src/sigv4/canonicalHeaders.js';
 import { Signer } from '../../src/sigv4/sign.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { call as send } from '../helpers/signedRequest.js';
 
 type Creds = { accessKeyId: string; secretAccessKey: string };
 
@@ -45,7 +47,7 @@ describe('route templates', () => {
     assert.equal(expand(parseTemplate('{body.a.b}'), values({ body: { a: 'flat' } })), undefined);
     assert.equal(expand(parseTemplate('{body.constructor}'), values({ body: {} })), undefined, 'only own fields');
     // A parameter sent twice is refused: frameworks differ on which of the two counts.
-    const { params, repeated } = requestParams('id=a&x=1', 'id=b');
+    const { params, repeated } = requestParams(Buffer.from('id=a&x=1'), 'application/x-www-form-urlencoded', 'id=b');
     assert.deepEqual([params.get('id'), [...repeated]], ['a', ['id']]);
     assert.throws(() => expand(parseTemplate('thing/{query.id}'), values({ query: params, repeated })), /appears more than once/);
     assert.deepEqual(expand(parseTemplate('thing/{query.x}'), values({ query: params, repeated })), ['thing/1']);
@@ -245,18 +247,9 @@ describe('data-plane authorization with routes, request values and resource poli
   });
 
   it('REST routes: action and resource from the path; an unknown route is refused after the signature', async () => {
-    const call = async (path: string, creds: Creds) => {
-      const url = new URL(gw.url);
-      const signed = new Signer().sign({ method: 'GET', path, headers: { host: url.host } }, { credentials: creds, region: 'us-east-1', service: 'widgets' });
-      return new Promise<{ status: number; body: string; type: string | undefined }>((resolve, reject) => {
-        const req = request({ host: url.hostname, port: url.port, path, method: 'GET', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body, type: res.headers['x-amzn-errortype'] as string | undefined }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const call = (path: string, creds: Creds) => {
+      const signed = new Signer().sign({ method: 'GET', path, headers: { host: new URL(gw.url).host } }, { credentials: creds, region: 'us-east-1', service: 'widgets' });
+      return send(gw, { method: 'GET', path, headers: signed.headers as OutgoingHttpHeaders });
     };
     const ok = await call('/widgets/w1', alice);
     assert.equal(ok.status, 200);
@@ -308,19 +301,10 @@ describe('data-plane authorization with routes, request values and resource poli
 });
 
 /** An awsJson request with exactly this body text, signed by `creds`. */
-async function signedJson(gw: RunningGateway, creds: Creds, target: string, body: string, path = '/'): Promise<{ status: number; body: string }> {
-  const url = new URL(gw.url);
-  const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
+function signedJson(gw: RunningGateway, creds: Creds, target: string, body: string, path = '/'): Promise<{ status: number; body: string }> {
+  const headers = { host: new URL(gw.url).host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target };
   const signed = new Signer().sign({ method: 'POST', path, headers, body }, { credentials: creds, region: 'us-east-1', service: 'datapipeline' });
-  return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: signed.headers as Record<string, string>, ca: gw.caPem }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return send(gw, { method: 'POST', path, headers: signed.headers as OutgoingHttpHeaders, body });
 }
 
 async function waitFor(check: () => unknown, ms = 5000): Promise<void> {
