@@ -2,13 +2,15 @@
  * Signed GetCallerIdentity requests per second through Portcullis, as a ratio to a bare Node
  * HTTPS server that answers 200 to the same POST, measured in the same run.
  *
- * Both servers run as child processes with the same TLS policy and certificates; the load
+ * Every server runs as a child process with the same TLS policy and certificates; the load
  * comes from wrk (another process) over keep-alive TLS on 127.0.0.1, in bounded runs that
- * alternate between the two targets.
+ * alternate between the targets: the bare server, the bare server that also verifies the
+ * signature (the ceiling), Portcullis on one worker (like for like with the one bare process),
+ * and Portcullis as `npm start` runs it (one worker per core).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'node:https';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
@@ -20,18 +22,39 @@ import { REPO_ROOT } from '../test/helpers/paths.js';
 
 const BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
 
-/** A bare HTTPS server with the gateway's own TLS options, answering 200 to any request. */
+/**
+ * A bare HTTPS server with the gateway's own TLS options, answering 200 to any request. With
+ * `verify`, it first does the least any SigV4 endpoint must: hash the body and verify the
+ * signature (our verifier, the key looked up from memory), and nothing else: no audit, routing
+ * or answer built. Its ratio to bare is the ceiling of any gateway that checks signatures here.
+ */
 const BARE_SERVER = `
 import { createServer } from 'node:https';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secureContextOptions } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/tls/policy.js'))};
-const dir = process.argv[2];
+import { Verifier } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/sigv4/verify.js'))};
+import { requestFromWire } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/sigv4/request.js'))};
+const [dir, mode] = process.argv.slice(2);
 const identities = ['ecdsa', 'rsa'].map((t) => ({ certPem: readFileSync(join(dir, 'tls', t + '.cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'tls', t + '.key.pem'), 'utf8') }));
+const secretAccessKey = /aws_secret_access_key = (\\S+)/.exec(readFileSync(join(dir, 'credentials'), 'utf8'))[1];
+const found = { status: 'found', secretAccessKey, principal: {} };
+const verifier = new Verifier({ region: 'us-east-1', lookup: () => found });
 const body = '<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::000000000000:user/bare</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>';
 const server = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
-  req.resume();
-  req.on('end', () => { res.writeHead(200, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) }); res.end(body); });
+  const parts = [];
+  req.on('data', (c) => parts.push(c));
+  req.on('end', () => {
+    if (mode === 'verify') {
+      const wire = requestFromWire(req.method, req.url, req.rawHeaders);
+      const auth = verifier.parse(wire);
+      verifier.checkTimeAndScope(auth);
+      verifier.checkSignature(wire, auth, found, { bodySha256: createHash('sha256').update(Buffer.concat(parts)).digest('hex') });
+    }
+    res.writeHead(200, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
 process.on('SIGTERM', () => process.exit(0));
@@ -57,39 +80,56 @@ export async function benchGateway(): Promise<number | undefined> {
     return undefined;
   }
   const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  let gw: RunningGateway | undefined;
-  let bare: ReturnType<typeof spawn> | undefined;
+  const gateways: RunningGateway[] = [];
+  const procs: ReturnType<typeof spawn>[] = [];
   try {
-    gw = await startGateway({ dataDir: join(work, 'data') });
+    const gw = await startGateway({ dataDir: join(work, 'data') });
+    gateways.push(gw);
+    // The product as `npm start` runs it: one worker per core, on the same data dir.
+    const cores = availableParallelism();
+    const gwAll = cores > 1 ? await startGateway({ dataDir: gw.dataDir, env: { PORTCULLIS_WORKERS: '0' } }) : undefined;
+    if (gwAll !== undefined) gateways.push(gwAll);
     const serverFile = join(work, 'bare.mjs');
     writeFileSync(serverFile, BARE_SERVER);
-    bare = spawn(process.execPath, [serverFile, gw.dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const barePort = await new Promise<number>((resolve) => bare!.stdout!.on('data', (d: Buffer) => resolve(Number(/listening (\d+)/.exec(d.toString())?.[1]))));
+    const bareUrl = async (mode: string): Promise<string> => {
+      const p = spawn(process.execPath, [serverFile, gw.dataDir, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+      procs.push(p);
+      const port = await new Promise<number>((resolve) => p.stdout!.on('data', (d: Buffer) => resolve(Number(/listening (\d+)/.exec(d.toString())?.[1]))));
+      return `https://127.0.0.1:${port}`;
+    };
 
-    // One signature replayed for the whole run: valid for 15 minutes, checked in full each time.
-    const url = new URL(gw.url);
-    const signed = new Signer().sign(
-      { method: 'POST', path: '/', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: BODY },
-      { credentials: gw.admin, region: 'us-east-1', service: 'sts' },
-    );
-    const script = join(work, 'request.lua');
-    writeFileSync(script, wrkScript(signed.headers as Record<string, string>));
+    // One signature per target (each has its own host), replayed for the whole run: valid for
+    // 15 minutes, checked in full each time.
+    const scriptFor = (base: string, name: string, body = BODY): string => {
+      const signed = new Signer().sign(
+        { method: 'POST', path: '/', headers: { host: new URL(base).host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body },
+        { credentials: gw.admin, region: 'us-east-1', service: 'sts' },
+      );
+      const file = join(work, `${name}.lua`);
+      writeFileSync(file, wrkScript(signed.headers as Record<string, string>, body));
+      return file;
+    };
+    const targets = [
+      { name: 'bare', url: await bareUrl('plain') },
+      { name: 'verify', url: await bareUrl('verify') },
+      { name: 'one', url: gw.url },
+      ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
+    ].map((t) => ({ ...t, script: scriptFor(t.url, t.name), rps: [] as number[] }));
 
     const rounds = 3;
     const seconds = 3;
-    const ours: number[] = [];
-    const base: number[] = [];
-    wrk(`${gw.url}/`, script, 1); // warm up both
-    wrk(`https://127.0.0.1:${barePort}/`, script, 1);
+    for (const t of targets) wrk(`${t.url}/`, t.script, 1); // warm up
     for (let i = 0; i < rounds; i++) {
-      const o = wrk(`${gw.url}/`, script, seconds);
-      if (o.non2xx > 0) throw new Error(`the gateway refused ${o.non2xx} benchmark requests`);
-      ours.push(o.rps);
-      base.push(wrk(`https://127.0.0.1:${barePort}/`, script, seconds).rps);
+      for (const t of targets) {
+        const r = wrk(`${t.url}/`, t.script, seconds);
+        if (r.non2xx > 0) throw new Error(`${t.name}: ${r.non2xx} benchmark requests refused`);
+        t.rps.push(r.rps);
+      }
     }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const o = median(ours);
-    const b = median(base);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const rate = (name: string) => median(targets.find((t) => t.name === name)?.rps ?? [NaN]);
+    const b = rate('bare');
+    const o = rate('one');
     const ratio = o / b;
 
     // AssumeRole: each request mints a session (a sealed token), through the whole pipeline.
@@ -99,23 +139,20 @@ export async function benchGateway(): Promise<number | undefined> {
       AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountOfKeyId(gw.admin.accessKeyId)}:root` }, Action: 'sts:AssumeRole' }] }),
     }));
     const assumeBody = `Action=AssumeRole&Version=2011-06-15&RoleArn=${encodeURIComponent(role.Role!.Arn!)}&RoleSessionName=bench`;
-    const assume = new Signer().sign(
-      { method: 'POST', path: '/', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: assumeBody },
-      { credentials: gw.admin, region: 'us-east-1', service: 'sts' },
-    );
-    const assumeScript = join(work, 'assume.lua');
-    writeFileSync(assumeScript, wrkScript(assume.headers as Record<string, string>, assumeBody));
-    const a = wrk(`${gw.url}/`, assumeScript, seconds);
+    const a = wrk(`${gw.url}/`, scriptFor(gw.url, 'assume', assumeBody), seconds);
     if (a.non2xx > 0) throw new Error(`the gateway refused ${a.non2xx} AssumeRole requests`);
 
+    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
     console.log('gateway: signed requests/s (wrk, 32 keep-alive TLS connections)');
-    console.log(`  bare node https            ${Math.round(b).toLocaleString('en-US').padStart(10)} /s   1.00 (baseline)`);
-    console.log(`  portcullis GetCallerIdentity ${Math.round(o).toLocaleString('en-US').padStart(8)} /s   ${ratio.toFixed(2)} of bare (target >= 0.75)`);
-    console.log(`  portcullis AssumeRole      ${Math.round(a.rps).toLocaleString('en-US').padStart(10)} /s   ${(a.rps / b).toFixed(2)} of bare`);
+    row('bare node https', b, '1.00 (baseline)');
+    row('bare + SigV4 verification only', rate('verify'), `${(rate('verify') / b).toFixed(2)} of bare (the ceiling: nothing but the signature checked)`);
+    row('portcullis GetCallerIdentity', o, `${ratio.toFixed(2)} of bare (target >= 0.75), one worker`);
+    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), `${(rate('all') / b).toFixed(2)} of bare`);
+    row('portcullis AssumeRole', a.rps, `${(a.rps / b).toFixed(2)} of bare, one worker`);
     return ratio;
   } finally {
-    bare?.kill('SIGTERM');
-    await gw?.stop();
+    for (const p of procs) p.kill('SIGTERM');
+    for (const g of gateways) await g.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
