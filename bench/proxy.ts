@@ -2,12 +2,13 @@
  * The data plane: signed, authorized requests per second through Portcullis to a trivial
  * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, an undici pool)
  * in front of the same upstream, and to nginx as a TLS reverse proxy (one worker, keep-alive
- * upstream) when nginx is installed, measured in the same run with wrk.
+ * upstream) when nginx is installed, measured in the same run with wrk. Two ceilings beside
+ * them: the bare proxy that also verifies the signature, and that also signs an identity.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
@@ -20,19 +21,45 @@ const s = createServer((req, res) => { req.resume(); req.on('end', () => { res.w
 s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 `;
 
+/**
+ * The bare proxy. With `verify` it also checks the SigV4 signature (our verifier, the key from
+ * memory) and with `sign` it adds an Ed25519 identity signature as well: the least any gateway
+ * must do per request that authenticates callers and vouches for them to the upstream. Their
+ * ratios to the bare proxy are ceilings, not things Portcullis does alone.
+ */
 const BARE_PROXY = `
 import { createServer } from 'node:https';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { Pool } from ${JSON.stringify(join(REPO_ROOT, 'node_modules/undici/index.js'))};
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secureContextOptions } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/tls/policy.js'))};
-const [dir, upstreamPort] = process.argv.slice(2);
+import { Verifier } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/sigv4/verify.js'))};
+import { requestFromWire } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/sigv4/request.js'))};
+const [dir, upstreamPort, mode] = process.argv.slice(2);
 const identities = ['ecdsa', 'rsa'].map((t) => ({ certPem: readFileSync(join(dir, 'tls', t + '.cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'tls', t + '.key.pem'), 'utf8') }));
+const secretAccessKey = /aws_secret_access_key = (\\S+)/.exec(readFileSync(join(dir, 'credentials'), 'utf8'))[1];
+const found = { status: 'found', secretAccessKey, principal: {} };
+const verifier = new Verifier({ region: 'us-east-1', lookup: () => found });
+const identityKey = createPrivateKey(readFileSync(join(dir, 'identity.key'), 'utf8'));
 const pool = new Pool('http://127.0.0.1:' + upstreamPort, { connections: 256 });
+let n = 0;
 const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
   const headers = { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '' };
-  pool.stream({ method: req.method, path: req.url, headers, body: req }, ({ statusCode, headers }) => { res.writeHead(statusCode, headers); return res; })
+  const forward = (body) => pool.stream({ method: req.method, path: req.url, headers, body }, ({ statusCode, headers }) => { res.writeHead(statusCode, headers); return res; })
     .catch(() => { if (!res.headersSent) { res.writeHead(502); res.end(); } else res.destroy(); });
+  if (mode === 'plain') return forward(req);
+  const parts = [];
+  req.on('data', (c) => parts.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(parts);
+    const wire = requestFromWire(req.method, req.url, req.rawHeaders);
+    const auth = verifier.parse(wire);
+    verifier.checkTimeAndScope(auth);
+    verifier.checkSignature(wire, auth, found, { bodySha256: createHash('sha256').update(body).digest('hex') });
+    if (mode === 'sign') headers['x-identity-signature'] = sign(null, Buffer.from(req.method + '\\n' + req.url + '\\n' + auth.accessKeyId + '\\n' + (n++) + '\\n' + new Date().toISOString()), identityKey).toString('base64url');
+    forward(body);
+  });
 });
 s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 `;
@@ -115,6 +142,7 @@ export async function benchProxy(): Promise<number | undefined> {
   const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-proxy-'));
   const procs: ChildProcess[] = [];
   let gw: RunningGateway | undefined;
+  let gwAll: RunningGateway | undefined;
   try {
     writeFileSync(join(work, 'upstream.mjs'), UPSTREAM);
     writeFileSync(join(work, 'proxy.mjs'), BARE_PROXY);
@@ -122,41 +150,54 @@ export async function benchProxy(): Promise<number | undefined> {
     procs.push(upstream.proc);
     writeFileSync(join(work, 'config.json'), JSON.stringify({ services: [{ name: 'datapipeline', upstream: `http://127.0.0.1:${upstream.port}` }] }));
     gw = await startGateway({ dataDir: join(work, 'data'), args: ['--config', join(work, 'config.json')] });
-    const bare = await child(join(work, 'proxy.mjs'), [gw.dataDir, String(upstream.port)]);
-    procs.push(bare.proc);
+    // The product as `npm start` runs it: one worker per core, on the same data dir.
+    const cores = availableParallelism();
+    if (cores > 1) gwAll = await startGateway({ dataDir: gw.dataDir, args: ['--config', join(work, 'config.json')], env: { PORTCULLIS_WORKERS: '0' } });
+    const bare = async (mode: string) => {
+      const c = await child(join(work, 'proxy.mjs'), [gw!.dataDir, String(upstream.port), mode]);
+      procs.push(c.proc);
+      return `https://127.0.0.1:${c.port}`;
+    };
     const nginx = await startNginx(work, upstream.port, join(gw.dataDir, 'tls'));
     if (nginx !== undefined) procs.push(nginx.proc);
 
-    const body = '{}';
-    const url = new URL(gw.url);
-    const headers = { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'DataPipeline.ListPipelines' };
-    const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: gw.admin, region: 'us-east-1', service: 'datapipeline' });
-    const lua = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`, ...Object.entries(signed.headers).filter(([k]) => k !== 'host').map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join('\n') + '\n';
-    const script = join(work, 'request.lua');
-    writeFileSync(script, lua);
-    wrk(`${gw.url}/`, script, 1);
-    wrk(`https://127.0.0.1:${bare.port}/`, script, 1);
-    if (nginx !== undefined) wrk(`https://127.0.0.1:${nginx.port}/`, script, 1);
-    const ours: number[] = [];
-    const base: number[] = [];
-    const ngx: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      ours.push(wrk(`${gw.url}/`, script, 3));
-      base.push(wrk(`https://127.0.0.1:${bare.port}/`, script, 3));
-      if (nginx !== undefined) ngx.push(wrk(`https://127.0.0.1:${nginx.port}/`, script, 3));
-    }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
-    const o = median(ours);
-    const b = median(base);
-    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(22)} ${Math.round(rps).toLocaleString('en-US').padStart(10)} /s   ${note}`);
+    const admin = gw.admin;
+    const scriptFor = (base: string, name: string): string => {
+      const body = '{}';
+      const headers = { host: new URL(base).host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'DataPipeline.ListPipelines' };
+      const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: admin, region: 'us-east-1', service: 'datapipeline' });
+      const lua = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`, ...Object.entries(signed.headers).filter(([k]) => k !== 'host').map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join('\n') + '\n';
+      const file = join(work, `${name}.lua`);
+      writeFileSync(file, lua);
+      return file;
+    };
+    const targets = [
+      { name: 'bare', url: await bare('plain') },
+      { name: 'verify', url: await bare('verify') },
+      { name: 'sign', url: await bare('sign') },
+      ...(nginx === undefined ? [] : [{ name: 'nginx', url: `https://127.0.0.1:${nginx.port}` }]),
+      { name: 'one', url: gw.url },
+      ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
+    ].map((t) => ({ ...t, script: scriptFor(t.url, t.name), rps: [] as number[] }));
+    for (const t of targets) wrk(`${t.url}/`, t.script, 1); // warm up
+    for (let i = 0; i < 3; i++) for (const t of targets) t.rps.push(wrk(`${t.url}/`, t.script, 3));
+    const rate = (name: string) => targets.find((t) => t.name === name)!.rps.sort((a, b) => a - b)[1]!;
+    const b = rate('bare');
+    const o = rate('one');
+    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(46)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
+    const of = (name: string) => `${(rate(name) / b).toFixed(2)} of bare`;
     console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections)');
     row('bare node https proxy', b, '1.00 (baseline, no authentication)');
-    if (nginx !== undefined) row('nginx (1 worker)', median(ngx), `${(median(ngx) / b).toFixed(2)} of bare (no authentication)`);
+    row('bare proxy + SigV4 verification', rate('verify'), `${of('verify')} (a ceiling: nothing but the signature checked)`);
+    row('bare proxy + verification + identity signature', rate('sign'), `${of('sign')} (a ceiling: and one Ed25519 signature)`);
+    if (nginx !== undefined) row('nginx (1 worker)', rate('nginx'), `${of('nginx')} (no authentication)`);
     else console.log('  nginx: skipped, not installed (apt-get install nginx-light)');
-    row('portcullis', o, `${(o / b).toFixed(2)} of bare (target >= 0.9)${nginx !== undefined ? `; ${(o / median(ngx)).toFixed(2)} of nginx` : ''}`);
+    row('portcullis, one worker', o, `${of('one')} (target >= 0.9)${nginx !== undefined ? `; ${(o / rate('nginx')).toFixed(2)} of nginx` : ''}`);
+    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), of('all'));
     return o / b;
   } finally {
     await gw?.stop();
+    await gwAll?.stop();
     for (const p of procs) p.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
   }
