@@ -21,7 +21,7 @@ import { expand, parseJsonBody, requestTags, type RequestValues, type Route } fr
 import { STS_ACTIONS, STS_VERSION, STS_XMLNS, type ApiContext, type QueryAction } from '../api/sts.js';
 import { queryParams, queryResponse, requestParams } from '../api/query.js';
 import type { Clock } from '../core/clock.js';
-import { PortcullisError, quoted, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
+import { isPortcullisError, PortcullisError, quoted, renderError, toPortcullisError, type Protocol } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { Principal } from '../core/principal.js';
 import type { ParsedAuth } from '../sigv4/parse.js';
@@ -31,6 +31,7 @@ import { percentDecode } from '../sigv4/uriEncode.js';
 import type { Readable } from 'node:stream';
 import { credentialError, type CredentialLookupResult, Verifier, type VerifiedRequest } from '../sigv4/verify.js';
 import type { Store, StoreChange } from '../store/types.js';
+import { storeUnavailable } from '../store/unavailable.js';
 import type { AuditTrail } from './audit.js';
 import { accessDenied, decodedAuthorizationMessage, type Authorizer } from './authorizer.js';
 import type { CredentialCache } from './credentials.js';
@@ -522,8 +523,14 @@ export class Pipeline {
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, trail: Trail, e: unknown, protocol: Protocol, xmlns = STS_XMLNS, jsonVersion: '1.0' | '1.1' = '1.1'): void {
-    const err = toPortcullisError(e);
-    if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
+    let err: PortcullisError;
+    if (!isPortcullisError(e) && storeUnavailable(e)) {
+      err = new PortcullisError('ServiceUnavailable', 'The service is unavailable for now. Please try again.');
+      this.#d.log.warn('the store is unavailable', { requestId: trail.requestId, ...errorFields(e) });
+    } else {
+      err = toPortcullisError(e);
+      if (err !== e) this.#d.log.error('unexpected failure', { requestId: trail.requestId, ...errorFields(e) });
+    }
     if (trail.principal === null) this.#d.metrics.authFailures.inc(err.code);
     if (trail.principal === null && trail.accessKeyId !== null) this.#d.throttle.failed(req.socket.remoteAddress ?? '', trail.accessKeyId, err.code);
     const out = renderError(err, { protocol, requestId: trail.requestId, xmlns, jsonVersion });

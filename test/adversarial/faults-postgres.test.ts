@@ -1,6 +1,6 @@
 /**
  * PostgreSQL going away under load (issue 9, "Faults"): a gateway on `--store postgres://…` keeps
- * answering while requests flow: during the outage every answer is a 200 or an AWS-shaped 5xx
+ * answering while requests flow: during the outage every answer is a 200 or an AWS-shaped 503 ServiceUnavailable
  * (no dropped connection, no crash), and once the database is back everything works again.
  *
  * In `npm test` the outages (six) are confined to this file's own database (its sessions terminated and
@@ -70,8 +70,8 @@ async function load(gw: RunningGateway, id: number, stop: () => boolean, tally: 
       const r = await signedQuery(gw, gw.admin, { ...(body ? { service: 'iam' as const, body } : {}), timeoutMs: 60_000 });
       if (r.status === 200) tally.ok++;
       else if (r.status >= 500 && /^<ErrorResponse[ >]/.test(r.body) && /<RequestId>[0-9a-f-]{36}<\/RequestId>/.test(r.body)) {
-        const code = errorCode(r.body) ?? '?';
-        tally.serverErrors.set(code, (tally.serverErrors.get(code) ?? 0) + 1);
+        const key = `${r.status} ${errorCode(r.body) ?? '?'}`;
+        tally.serverErrors.set(key, (tally.serverErrors.get(key) ?? 0) + 1);
       } else tally.other.push(`${r.status} ${r.body.slice(0, 200)}`);
     } catch (e) {
       tally.other.push(`no answer: ${(e as Error).message}`);
@@ -86,7 +86,7 @@ await postgresSuite(async () => {
   describe(`PostgreSQL ${REAL_RESTART ? 'cluster restart' : 'outage of its database'} under load`, () => {
     const fleet = gatewayFleet('pg-fault');
 
-    it('answers every request during the outage with a 200 or an AWS-shaped 5xx, and serves everything afterwards', { timeout: 300_000 }, async () => {
+    it('answers every request during the outage with a 200 or an AWS-shaped 503 ServiceUnavailable, and serves everything afterwards', { timeout: 300_000 }, async () => {
       const url = database();
       const name = new URL(url).pathname.slice(1);
       const gw = await fleet.start({ args: ['--store', url], timeoutMs: 60_000 });
@@ -114,7 +114,8 @@ await postgresSuite(async () => {
       assert.equal(gw.proc.exitCode, null, `the gateway lives\n${gw.stderr().split('\n').filter((l) => !l.includes('unexpected failure')).join('\n').slice(-3000)}`);
       assert.deepEqual(tally.other, [], 'no answer other than 200 or an AWS-shaped 5xx, and no dropped connection');
       assert.ok(tally.ok > 0, 'requests were served');
-      for (const code of tally.serverErrors.keys()) assert.ok(['InternalFailure', 'ServiceUnavailable'].includes(code), `5xx code ${code}`);
+      // A store out of reach is the service unavailable for now (src/store/unavailable.ts), not an internal failure.
+      for (const key of tally.serverErrors.keys()) assert.equal(key, '503 ServiceUnavailable');
       const r = await signedQuery(gw, gw.admin, { service: 'iam', body: 'Action=ListUsers&Version=2010-05-08' });
       assert.equal(r.status, 200, r.body);
       await until(() => (gw.stderr().match(/change feed live/g) ?? []).length >= 2 || !/change feed lost/.test(gw.stderr()), 30_000, 'the change feed to be live again');
