@@ -2,8 +2,8 @@
  * The data plane: signed, authorized requests per second through Portcullis to a trivial
  * upstream, as a ratio to a bare Node HTTPS reverse proxy (no authentication, an undici pool)
  * in front of the same upstream, and to nginx as a TLS reverse proxy (one worker, keep-alive
- * upstream) when nginx is installed, measured in the same run with wrk. Two ceilings beside
- * them: the bare proxy that also verifies the signature, and that also signs an identity.
+ * upstream) when nginx is installed, measured in the same run with wrk. Beside them, a ceiling:
+ * the bare proxy that also verifies the SigV4 signature and does nothing else.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,13 +23,12 @@ s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 
 /**
  * The bare proxy. With `verify` it also checks the SigV4 signature (our verifier, the key from
- * memory) and with `sign` it adds an Ed25519 identity signature as well: the least any gateway
- * must do per request that authenticates callers and vouches for them to the upstream. Their
- * ratios to the bare proxy are ceilings, not things Portcullis does alone.
+ * memory): the least any gateway that authenticates its callers must do per request, so its
+ * ratio to the bare proxy is a ceiling for all of them.
  */
 const BARE_PROXY = `
 import { createServer } from 'node:https';
-import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Pool } from ${JSON.stringify(join(REPO_ROOT, 'node_modules/undici/index.js'))};
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,9 +40,7 @@ const identities = ['ecdsa', 'rsa'].map((t) => ({ certPem: readFileSync(join(dir
 const secretAccessKey = /aws_secret_access_key = (\\S+)/.exec(readFileSync(join(dir, 'credentials'), 'utf8'))[1];
 const found = { status: 'found', secretAccessKey, principal: {} };
 const verifier = new Verifier({ region: 'us-east-1', lookup: () => found });
-const identityKey = createPrivateKey(readFileSync(join(dir, 'identity.key'), 'utf8'));
 const pool = new Pool('http://127.0.0.1:' + upstreamPort, { connections: 256 });
-let n = 0;
 const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
   const headers = { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '' };
   const forward = (body) => pool.stream({ method: req.method, path: req.url, headers, body }, ({ statusCode, headers }) => { res.writeHead(statusCode, headers); return res; })
@@ -57,7 +54,6 @@ const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req
     const auth = verifier.parse(wire);
     verifier.checkTimeAndScope(auth);
     verifier.checkSignature(wire, auth, found, { bodySha256: createHash('sha256').update(body).digest('hex') });
-    if (mode === 'sign') headers['x-identity-signature'] = sign(null, Buffer.from(req.method + '\\n' + req.url + '\\n' + auth.accessKeyId + '\\n' + (n++) + '\\n' + new Date().toISOString()), identityKey).toString('base64url');
     forward(body);
   });
 });
@@ -174,7 +170,6 @@ export async function benchProxy(): Promise<number | undefined> {
     const targets = [
       { name: 'bare', url: await bare('plain') },
       { name: 'verify', url: await bare('verify') },
-      { name: 'sign', url: await bare('sign') },
       ...(nginx === undefined ? [] : [{ name: 'nginx', url: `https://127.0.0.1:${nginx.port}` }]),
       { name: 'one', url: gw.url },
       ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
@@ -184,12 +179,11 @@ export async function benchProxy(): Promise<number | undefined> {
     const rate = (name: string) => targets.find((t) => t.name === name)!.rps.sort((a, b) => a - b)[1]!;
     const b = rate('bare');
     const o = rate('one');
-    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(46)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
+    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
     const of = (name: string) => `${(rate(name) / b).toFixed(2)} of bare`;
     console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections)');
     row('bare node https proxy', b, '1.00 (baseline, no authentication)');
-    row('bare proxy + SigV4 verification', rate('verify'), `${of('verify')} (a ceiling: nothing but the signature checked)`);
-    row('bare proxy + verification + identity signature', rate('sign'), `${of('sign')} (a ceiling: and one Ed25519 signature)`);
+    row('bare proxy + SigV4 verification', rate('verify'), `${of('verify')} (the ceiling: nothing but the signature checked)`);
     if (nginx !== undefined) row('nginx (1 worker)', rate('nginx'), `${of('nginx')} (no authentication)`);
     else console.log('  nginx: skipped, not installed (apt-get install nginx-light)');
     row('portcullis, one worker', o, `${of('one')} (target >= 0.9)${nginx !== undefined ? `; ${(o / rate('nginx')).toFixed(2)} of nginx` : ''}`);

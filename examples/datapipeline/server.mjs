@@ -9,7 +9,7 @@
  * With --identity-key (the gateway's /_portcullis/identity-key), every request must carry identity
  * headers signed by that key; unsigned or forged ones get 403. GET /_requests lists what arrived.
  */
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -21,12 +21,26 @@ const publicKey = keyFile ? createPublicKey(readFileSync(keyFile, 'utf8')) : und
 
 const IDENTITY = ['x-portcullis-principal', 'x-portcullis-account', 'x-portcullis-user-id', 'x-portcullis-action', 'x-portcullis-request-id', 'x-portcullis-date'];
 
+const sha256 = (...parts) => { const h = createHash('sha256'); for (const p of parts) h.update(p); return h.digest(); };
+
+/**
+ * The gateway signs a batch of requests at once: the signature covers a Merkle root, and the proof
+ * header is the path from this request's leaf to that root (docs/data-plane.md, "Identity").
+ */
 function identityValid(req) {
   const values = IDENTITY.map((h) => req.headers[h]);
   const sig = req.headers['x-portcullis-identity-signature'];
-  if (values.some((v) => typeof v !== 'string') || typeof sig !== 'string') return false;
-  const payload = `portcullis-identity-v1\n${req.method}\n${req.url}\n${values.map((v) => `${v}\n`).join('')}`;
-  return verify(null, Buffer.from(payload), publicKey, Buffer.from(sig, 'base64url'));
+  const proof = req.headers['x-portcullis-identity-proof'] ?? '';
+  if (values.some((v) => typeof v !== 'string') || typeof sig !== 'string' || typeof proof !== 'string') return false;
+  const steps = proof === '' ? [] : proof.split('.');
+  if (steps.length > 16 || !steps.every((s) => /^[lr][A-Za-z0-9_-]{43}$/.test(s))) return false;
+  const payload = `portcullis-identity-v2\n${req.method}\n${req.url}\n${values.map((v) => `${v}\n`).join('')}`;
+  let h = sha256(Buffer.from([0]), Buffer.from(payload));
+  for (const s of steps) {
+    const sibling = Buffer.from(s.slice(1), 'base64url');
+    h = s[0] === 'l' ? sha256(Buffer.from([1]), sibling, h) : sha256(Buffer.from([1]), h, sibling);
+  }
+  return verify(null, Buffer.concat([Buffer.from('portcullis-identity-root-v2\n'), h]), publicKey, Buffer.from(sig, 'base64url'));
 }
 
 const pipelines = new Map();

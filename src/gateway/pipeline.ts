@@ -403,7 +403,7 @@ export class Pipeline {
         }
         reason ||= decision.reason;
       }
-      const identity = this.#d.identity.headers(req.method ?? 'GET', req.url ?? '/', {
+      const identity = await this.#d.identity.headers(req.method ?? 'GET', req.url ?? '/', {
         'x-portcullis-principal': principal.arn,
         'x-portcullis-account': principal.accountId,
         'x-portcullis-user-id': principal.userId,
