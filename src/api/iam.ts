@@ -3,12 +3,13 @@
  * versions, attachments and permissions boundaries, with IAM's names, quotas and errors.
  * https://docs.aws.amazon.com/IAM/latest/APIReference/
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { newAccessKeyId, newPolicyId, newSecretAccessKey, newUserId } from '../core/ids.js';
 import { userArn } from '../core/principal.js';
 import type { User } from '../store/types.js';
 import {
-  asOwner, checkDocument, checkName, checkPath, IAM_LIMITS, iso, keyXml, ownKey, paginate, policy, policyXml, store,
+  asOwner, checkDocument, checkName, checkPath, IAM_LIMITS, keyXml, ownKey, paginate, policy, policyXml, store,
   targetUser, user, userNameParam, userXml, versionXml,
 } from './iamShared.js';
 import { requestTagKeys, tagsParam, TAGS_PER_ENTITY } from './iamGroupsRoles.js';
@@ -146,7 +147,7 @@ export const IAM_ACTIONS: Readonly<Record<string, QueryAction>> = {
         UserName: key.userName,
         AccessKeyLastUsed: used === undefined
           ? { ServiceName: 'N/A', Region: 'N/A' }
-          : { LastUsedDate: iso(used.at), ServiceName: used.service, Region: used.region },
+          : { LastUsedDate: isoSeconds(used.at), ServiceName: used.service, Region: used.region },
       };
     },
   },

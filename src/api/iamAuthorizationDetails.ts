@@ -3,10 +3,11 @@
  * their policies, in one paged answer.
  * https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { userArn } from '../core/principal.js';
 import type { PolicyOwner } from '../store/types.js';
-import { iso, paginate, policyXml, versionXml } from './iamShared.js';
+import { paginate, policyXml, versionXml } from './iamShared.js';
 import { memberList } from './simulate.js';
 import type { XmlNode } from './query.js';
 import type { ApiContext, QueryAction } from './sts.js';
@@ -36,7 +37,7 @@ async function entries(ctx: ApiContext, filters: ReadonlySet<Filter>): Promise<E
       out.push({
         list: 'UserDetailList',
         item: {
-          Path: u.path, UserName: u.userName, UserId: u.userId, Arn: userArn(u.accountId, u.path, u.userName), CreateDate: iso(u.createdAt),
+          Path: u.path, UserName: u.userName, UserId: u.userId, Arn: userArn(u.accountId, u.path, u.userName), CreateDate: isoSeconds(u.createdAt),
           ...(await ownedPolicies(ctx, owner, 'UserPolicyList')),
           GroupList: (await ctx.store.listGroupsForUser(u.userId)).map((g) => g.groupName),
           PermissionsBoundary: boundaryXml(await ctx.store.getUserBoundary(u.userId)),
@@ -50,7 +51,7 @@ async function entries(ctx: ApiContext, filters: ReadonlySet<Filter>): Promise<E
       out.push({
         list: 'GroupDetailList',
         item: {
-          Path: g.path, GroupName: g.groupName, GroupId: g.groupId, Arn: `arn:aws:iam::${account}:group${g.path}${g.groupName}`, CreateDate: iso(g.createdAt),
+          Path: g.path, GroupName: g.groupName, GroupId: g.groupId, Arn: `arn:aws:iam::${account}:group${g.path}${g.groupName}`, CreateDate: isoSeconds(g.createdAt),
           ...(await ownedPolicies(ctx, { type: 'group', id: g.groupId }, 'GroupPolicyList')),
         },
       });
@@ -61,7 +62,7 @@ async function entries(ctx: ApiContext, filters: ReadonlySet<Filter>): Promise<E
       out.push({
         list: 'RoleDetailList',
         item: {
-          Path: r.path, RoleName: r.roleName, RoleId: r.roleId, Arn: `arn:aws:iam::${account}:role${r.path}${r.roleName}`, CreateDate: iso(r.createdAt),
+          Path: r.path, RoleName: r.roleName, RoleId: r.roleId, Arn: `arn:aws:iam::${account}:role${r.path}${r.roleName}`, CreateDate: isoSeconds(r.createdAt),
           AssumeRolePolicyDocument: encodeURIComponent(r.assumeRolePolicyDocument),
           InstanceProfileList: [],
           ...(await ownedPolicies(ctx, { type: 'role', id: r.roleId }, 'RolePolicyList')),

@@ -2,10 +2,11 @@
  * IAM groups (and membership), roles (trust policy, MaxSessionDuration, boundary) and tags on
  * users, roles and policies.
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { newGroupId, newRoleId } from '../core/ids.js';
 import type { Group, Role, Tag, TaggedType } from '../store/types.js';
-import { checkDocument, checkName, checkPath, iso, paginate, policy, store, user, userNameParam, userXml } from './iamShared.js';
+import { checkDocument, checkName, checkPath, paginate, policy, store, user, userNameParam, userXml } from './iamShared.js';
 import { ownerPolicyActions } from './iamOwnerPolicies.js';
 import { memberList } from './simulate.js';
 import { param, required, type XmlNode } from './query.js';
@@ -21,7 +22,7 @@ const groupArn = (g: { accountId: string; path: string; groupName: string }) => 
 const roleArn = (r: { accountId: string; path: string; roleName: string }) => `arn:aws:iam::${r.accountId}:role${r.path}${r.roleName}`;
 
 function groupXml(g: Group): XmlNode {
-  return { Path: g.path, GroupName: g.groupName, GroupId: g.groupId, Arn: groupArn(g), CreateDate: iso(g.createdAt) };
+  return { Path: g.path, GroupName: g.groupName, GroupId: g.groupId, Arn: groupArn(g), CreateDate: isoSeconds(g.createdAt) };
 }
 
 function roleXml(r: Role, extra: { boundary?: string | undefined; tags?: Tag[] } = {}): XmlNode {
@@ -30,7 +31,7 @@ function roleXml(r: Role, extra: { boundary?: string | undefined; tags?: Tag[] }
     RoleName: r.roleName,
     RoleId: r.roleId,
     Arn: roleArn(r),
-    CreateDate: iso(r.createdAt),
+    CreateDate: isoSeconds(r.createdAt),
     AssumeRolePolicyDocument: encodeURIComponent(r.assumeRolePolicyDocument),
     Description: r.description || undefined,
     MaxSessionDuration: r.maxSessionDuration,

@@ -2,6 +2,7 @@
  * What the IAM actions share: IAM's parameter rules, quotas, pagination, error mapping, XML
  * shapes of its entities, and the lookups that turn a missing entity into NoSuchEntity.
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { userArn } from '../core/principal.js';
 import { parsePolicy, policySize, type PolicyKind } from '../iam/document.js';
@@ -61,9 +62,6 @@ export function checkDocument(text: string, limit: number, quota: string, kind: 
   return text;
 }
 
-export function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /** IAM lists: Marker is the position to go on from, MaxItems at most 1000 (default 100). */
 export function paginate<T>(items: readonly T[], p: ReadonlyMap<string, string>): { page: T[]; more: XmlNode } {
@@ -100,13 +98,13 @@ export function userXml(u: User, boundary?: string): XmlNode {
     UserName: u.userName,
     UserId: u.userId,
     Arn: userArn(u.accountId, u.path, u.userName),
-    CreateDate: iso(u.createdAt),
+    CreateDate: isoSeconds(u.createdAt),
     PermissionsBoundary: boundary === undefined ? undefined : { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: boundary },
   };
 }
 
 export function keyXml(k: AccessKey): XmlNode {
-  return { UserName: k.userName, AccessKeyId: k.accessKeyId, Status: k.status, CreateDate: iso(k.createdAt) };
+  return { UserName: k.userName, AccessKeyId: k.accessKeyId, Status: k.status, CreateDate: isoSeconds(k.createdAt) };
 }
 
 export function policyXml(p: ManagedPolicy): XmlNode {
@@ -120,14 +118,14 @@ export function policyXml(p: ManagedPolicy): XmlNode {
     PermissionsBoundaryUsageCount: 0,
     IsAttachable: true,
     Description: p.description || undefined,
-    CreateDate: iso(p.createdAt),
-    UpdateDate: iso(p.updatedAt),
+    CreateDate: isoSeconds(p.createdAt),
+    UpdateDate: isoSeconds(p.updatedAt),
   };
 }
 
 export function versionXml(v: PolicyVersion, withDocument: boolean): XmlNode {
   // IAM returns documents URL-encoded; the SDKs and the CLI decode them.
-  return { Document: withDocument ? encodeURIComponent(v.document) : undefined, VersionId: v.versionId, IsDefaultVersion: v.isDefault, CreateDate: iso(v.createdAt) };
+  return { Document: withDocument ? encodeURIComponent(v.document) : undefined, VersionId: v.versionId, IsDefaultVersion: v.isDefault, CreateDate: isoSeconds(v.createdAt) };
 }
 
 // ---------------------------------------------------------------- lookups

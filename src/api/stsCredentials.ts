@@ -3,6 +3,7 @@
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_GetSessionToken.html
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { newSecretAccessKey, newTemporaryKeyId } from '../core/ids.js';
 import { assumedRoleArn, roleArn } from '../core/principal.js';
@@ -28,9 +29,6 @@ export const STS_LIMITS = {
   sessionTags: 50,
 } as const;
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function duration(p: Params, fallback: number, max: number): number {
   const raw = param(p, 'DurationSeconds');
@@ -44,7 +42,7 @@ function duration(p: Params, fallback: number, max: number): number {
 }
 
 function credentialsXml(c: SessionClaims, token: string): XmlNode {
-  return { AccessKeyId: c.accessKeyId, SecretAccessKey: c.secretAccessKey, SessionToken: token, Expiration: iso(c.expiresAt) };
+  return { AccessKeyId: c.accessKeyId, SecretAccessKey: c.secretAccessKey, SessionToken: token, Expiration: isoSeconds(c.expiresAt) };
 }
 
 function sessionTags(p: Params): Record<string, string> {

@@ -3,6 +3,7 @@
  * the OpenID Connect providers it trusts.
  * https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html
  */
+import { isoSeconds } from '../core/clock.js';
 import { PortcullisError } from '../core/errors.js';
 import { newSecretAccessKey, newTemporaryKeyId } from '../core/ids.js';
 import { assumedRoleArn } from '../core/principal.js';
@@ -13,7 +14,7 @@ import { evaluate } from '../iam/evaluate.js';
 import type { OidcProvider, Store } from '../store/types.js';
 import { type SessionClaims } from '../sts/token.js';
 import { claimedIssuer, verifyIdToken, type Jwks } from '../sts/webIdentity.js';
-import { iso, paginate, store } from './iamShared.js';
+import { paginate, store } from './iamShared.js';
 import { memberList } from './simulate.js';
 import { param, required, type XmlNode } from './query.js';
 import type { QueryAction } from './sts.js';
@@ -79,7 +80,7 @@ export const UNSIGNED_STS_ACTIONS: Readonly<Record<string, UnsignedAction>> = {
         [`${prefix}:oaud`, id.aud],
         ['aws:FederatedProvider', provider.arn],
         ['sts:RoleSessionName', sessionName],
-        ['aws:CurrentTime', iso(ctx.now())],
+        ['aws:CurrentTime', isoSeconds(ctx.now())],
         ['aws:EpochTime', String(Math.floor(ctx.now() / 1000))],
         ['aws:SecureTransport', 'true'],
       ]);
@@ -108,7 +109,7 @@ export const UNSIGNED_STS_ACTIONS: Readonly<Record<string, UnsignedAction>> = {
         issuedAt: now, expiresAt: now + seconds * 1000, sessionPolicies: policies, tags: {}, transitiveTagKeys: [], sourceIdentity: undefined, chained: false,
       };
       return {
-        Credentials: { AccessKeyId: claims.accessKeyId, SecretAccessKey: claims.secretAccessKey, SessionToken: ctx.sealToken(claims), Expiration: iso(claims.expiresAt) },
+        Credentials: { AccessKeyId: claims.accessKeyId, SecretAccessKey: claims.secretAccessKey, SessionToken: ctx.sealToken(claims), Expiration: isoSeconds(claims.expiresAt) },
         SubjectFromWebIdentityToken: id.sub,
         AssumedRoleUser: { AssumedRoleId: `${role.roleId}:${sessionName}`, Arn: assumedRoleArn(account, role.roleName, sessionName) },
         Provider: prefix,
@@ -154,7 +155,7 @@ export const OIDC_PROVIDER_ACTIONS: Readonly<Record<string, QueryAction>> = {
     resource: providerTarget,
     async run(p, ctx) {
       const found = await provider(p, ctx);
-      return { Url: hostPath(found.url), ClientIDList: [...found.clientIds], ThumbprintList: [...found.thumbprints], CreateDate: iso(found.createdAt) };
+      return { Url: hostPath(found.url), ClientIDList: [...found.clientIds], ThumbprintList: [...found.thumbprints], CreateDate: isoSeconds(found.createdAt) };
     },
   },
   ListOpenIDConnectProviders: {

@@ -11,3 +11,9 @@ export function fixedClock(ms: number): Clock & { set(ms: number): void; advance
   clock.advance = (d) => (now += d);
   return clock;
 }
+
+/** `ms` as AWS writes times in answers and condition keys: ISO 8601 in UTC, whole seconds (`2026-12-07T16:00:00Z`). */
+export function isoSeconds(ms: number): string {
+  const s = new Date(ms).toISOString();
+  return `${s.slice(0, -5)}Z`;
+}

@@ -44,6 +44,8 @@ export class Upstream {
   readonly routes: ServiceRoutes;
   readonly #policies: ReadonlyArray<{ readonly matches: (arn: string) => boolean; readonly text: string }>;
   readonly #url: URL;
+  /** The upstream URL's own path, without a trailing `/`: what every request's path is put under. */
+  readonly #base: string;
   readonly #pool: Pool;
 
   /** `previous`: the same service before a reload; its connection pool is kept when the upstream did not move. */
@@ -52,6 +54,7 @@ export class Upstream {
     this.routes = new ServiceRoutes(service);
     this.#policies = service.resourcePolicies.map((p) => ({ matches: compileArnTokens(tokenize(p.resource, false, true), false, true), text: p.policy }));
     this.#url = new URL(service.upstream);
+    this.#base = this.#url.pathname.replace(/\/$/, '');
     this.#pool = previous !== undefined && previous.service.upstream === service.upstream && previous.service.timeoutMs === service.timeoutMs
       ? previous.#pool
       : new Pool(this.#url.origin, {
@@ -90,7 +93,6 @@ export class Upstream {
     /** The body's length when streamed, if known; unknown lengths go chunked. */
     length?: number,
   ): Promise<number> {
-    const base = this.#url.pathname.replace(/\/$/, '');
     const size = Buffer.isBuffer(body) ? body.length : length;
     let status: number | undefined;
     let bodyError: unknown;
@@ -98,7 +100,7 @@ export class Upstream {
     return this.#pool.stream(
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        path: base + (req.url ?? '/'),
+        path: this.#base + (req.url ?? '/'),
         headers: {
           ...forwardable(req.rawHeaders),
           host: this.#url.host,

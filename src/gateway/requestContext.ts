@@ -2,6 +2,7 @@
  * The condition keys Portcullis fills from a request it authenticated.
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
  */
+import { isoSeconds } from '../core/clock.js';
 import type { Principal } from '../core/principal.js';
 import { RequestContext } from '../iam/context.js';
 import { tlsVersionNumber } from '../tls/policy.js';
@@ -14,14 +15,11 @@ export interface ContextInput {
   readonly now: number;
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 export function requestContext(i: ContextInput): RequestContext {
   const p = i.principal;
   const ctx = new RequestContext([
-    ['aws:CurrentTime', iso(i.now)],
+    ['aws:CurrentTime', isoSeconds(i.now)],
     ['aws:EpochTime', String(Math.floor(i.now / 1000))],
     // Portcullis only listens on TLS.
     ['aws:SecureTransport', 'true'],
@@ -38,7 +36,7 @@ export function requestContext(i: ContextInput): RequestContext {
   if (i.tlsVersion !== null) ctx.set('portcullis:TlsVersion', tlsVersionNumber(i.tlsVersion));
   // Temporary credentials carry their issue time; long-term keys have neither key, as in AWS.
   if (p.session !== undefined) {
-    ctx.set('aws:TokenIssueTime', iso(p.session.issuedAt)).set('aws:MultiFactorAuthPresent', 'false');
+    ctx.set('aws:TokenIssueTime', isoSeconds(p.session.issuedAt)).set('aws:MultiFactorAuthPresent', 'false');
     if (p.session.sourceIdentity !== undefined) ctx.set('aws:SourceIdentity', p.session.sourceIdentity);
   }
   return ctx;
