@@ -12,24 +12,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { gatewayFleet } from '../helpers/fleet.js';
 import type { RunningGateway } from '../helpers/gateway.js';
 import { createPool, transaction } from '../../src/store/postgres/pool.js';
-import { postgresSuite, TEST_PG_URL, testDatabase } from '../helpers/storeFixtures.js';
+import { onServer, postgresSuite, testDatabase } from '../helpers/storeFixtures.js';
 import { errorCode, signedQuery, until } from './abuse-helpers.js';
 
 const REAL_RESTART = process.env['PORTCULLIS_PG_RESTART'] === '1';
-
-async function onServer(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: `${TEST_PG_URL}/postgres`, connectionTimeoutMillis: 5000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function reachable(): Promise<boolean> {
   return onServer('SELECT 1').then(() => true, () => false);

@@ -69,9 +69,9 @@ export async function postgresSuite(load: () => Promise<unknown>): Promise<void>
   await load();
 }
 
-/** Runs `sql` on a short-lived connection to the server's `postgres` database (CREATE/DROP DATABASE). */
-async function onServer(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: `${TEST_PG_URL}/postgres` });
+/** Runs `sql` on a short-lived connection to the server's `postgres` database (CREATE/DROP DATABASE, pg_terminate_backend). */
+export async function onServer(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: `${TEST_PG_URL}/postgres`, connectionTimeoutMillis: 5000 });
   await c.connect();
   try {
     await c.query(sql);

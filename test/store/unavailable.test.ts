@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { storeUnavailable } from '../../src/store/unavailable.js';
-import { postgresSuite, TEST_PG_URL, testDatabase } from '../helpers/storeFixtures.js';
+import { onServer, postgresSuite, testDatabase } from '../helpers/storeFixtures.js';
 
 async function caught(f: () => unknown): Promise<unknown> {
   try {
@@ -21,6 +21,15 @@ async function caught(f: () => unknown): Promise<unknown> {
     return e;
   }
   assert.fail('expected a failure');
+}
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return assert.fail('expected a failure');
 }
 
 /** A port nothing listens on: bound, then released. */
@@ -41,45 +50,20 @@ describe('storeUnavailable, SQLite', () => {
       a.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
       const b = new Database(file, { timeout: 0 });
       a.exec('BEGIN EXCLUSIVE');
-      const busy = (() => {
-        try {
-          b.prepare("INSERT INTO t VALUES ('x')").run();
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
+      const busy = thrown(() => b.prepare("INSERT INTO t VALUES ('x')").run());
       a.exec('COMMIT');
       assert.match((busy as { code?: string }).code ?? '', /^SQLITE_BUSY/);
       assert.equal(storeUnavailable(busy), true);
 
       a.prepare("INSERT INTO t VALUES ('y')").run();
-      const constraint = (() => {
-        try {
-          a.prepare("INSERT INTO t VALUES ('y')").run();
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
+      const constraint = thrown(() => a.prepare("INSERT INTO t VALUES ('y')").run());
       assert.match((constraint as { code?: string }).code ?? '', /^SQLITE_CONSTRAINT/);
       assert.equal(storeUnavailable(constraint), false);
 
-      let syntax: unknown;
-      try {
-        a.exec('SELEC 1');
-      } catch (e) {
-        syntax = e;
-      }
-      assert.equal(storeUnavailable(syntax), false);
+      assert.equal(storeUnavailable(thrown(() => a.exec('SELEC 1'))), false);
 
       const ro = new Database(file, { readonly: true });
-      let readonly: unknown;
-      try {
-        ro.prepare("INSERT INTO t VALUES ('z')").run();
-      } catch (e) {
-        readonly = e;
-      }
+      const readonly = thrown(() => ro.prepare("INSERT INTO t VALUES ('z')").run());
       assert.match((readonly as { code?: string }).code ?? '', /^SQLITE_READONLY/);
       assert.equal(storeUnavailable(readonly), false);
       for (const d of [a, b, ro]) d.close();
@@ -123,16 +107,6 @@ describe('storeUnavailable, the pg client', () => {
 await postgresSuite(async () => {
   describe('storeUnavailable, a real PostgreSQL server', () => {
     const database = testDatabase('unavailable');
-
-    async function onServer(sql: string): Promise<void> {
-      const c = new pg.Client({ connectionString: `${TEST_PG_URL}/postgres` });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    }
 
     it('a session the server ends (57P01) and a database that takes no connections are unavailable', async () => {
       const url = database();
