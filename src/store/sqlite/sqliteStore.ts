@@ -47,6 +47,8 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
   readonly #sealer: Sealer;
+  /** Statements by their SQL text (a fixed set: values are always bound), each compiled once. */
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(path: string, sealer: Sealer) {
     // Created 0600 before SQLite opens it (its -wal and -shm files take the same mode), so
@@ -59,6 +61,16 @@ export class SqliteStore implements Store {
     this.#db.pragma('foreign_keys = ON');
     this.#db.pragma('busy_timeout = 5000');
     this.#migrate();
+  }
+
+  /** The statement for `sql`, compiled on first use; one that returns rows comes back in its default mode. */
+  #sql(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt.reader ? stmt.pluck(false) : stmt;
   }
 
   #migrate(): void {
@@ -75,11 +87,11 @@ export class SqliteStore implements Store {
 
   /** The schema version, for tests and `portcullis` diagnostics. */
   schemaVersion(): number {
-    return (this.#db.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
+    return (this.#sql('SELECT MAX(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
   }
 
   async ping(): Promise<void> {
-    this.#db.prepare('SELECT 1').get();
+    this.#sql('SELECT 1').get();
   }
 
   async close(): Promise<void> {
@@ -87,17 +99,17 @@ export class SqliteStore implements Store {
   }
 
   async getMeta(key: string): Promise<string | undefined> {
-    return this.#db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined;
+    return this.#sql('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async compareAndSetMeta(key: string, expected: string | undefined, value: string): Promise<boolean> {
     const { changes } = expected === undefined
-      ? this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value)
-      : this.#db.prepare('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected);
+      ? this.#sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, value)
+      : this.#sql('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected);
     return changes === 1;
   }
 
@@ -105,15 +117,15 @@ export class SqliteStore implements Store {
     const current = this.#sealer.currentKeyId;
     return this.#write(() => {
       let n = 0;
-      const keys = this.#db.prepare('SELECT access_key_id AS id, secret_sealed AS sealed FROM access_keys').all() as { id: string; sealed: string }[];
-      const putKey = this.#db.prepare('UPDATE access_keys SET secret_sealed = ? WHERE access_key_id = ?');
+      const keys = this.#sql('SELECT access_key_id AS id, secret_sealed AS sealed FROM access_keys').all() as { id: string; sealed: string }[];
+      const putKey = this.#sql('UPDATE access_keys SET secret_sealed = ? WHERE access_key_id = ?');
       for (const k of keys) {
         if (Sealer.keyIdOf(k.sealed) === current) continue;
         putKey.run(this.#sealer.reseal(k.sealed, k.id), k.id);
         n++;
       }
-      const metas = this.#db.prepare("SELECT key, value FROM meta WHERE value LIKE 'pcs1.%'").all() as { key: string; value: string }[];
-      const putMeta = this.#db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+      const metas = this.#sql("SELECT key, value FROM meta WHERE value LIKE 'pcs1.%'").all() as { key: string; value: string }[];
+      const putMeta = this.#sql('UPDATE meta SET value = ? WHERE key = ?');
       for (const m of metas) {
         const id = Sealer.keyIdOf(m.value);
         if (id === undefined || id === current) continue;
@@ -126,7 +138,7 @@ export class SqliteStore implements Store {
 
   async createAccount(a: Account): Promise<void> {
     try {
-      this.#db.prepare('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(a.accountId, a.name, a.createdAt);
+      this.#sql('INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?)').run(a.accountId, a.name, a.createdAt);
     } catch (e) {
       if (isUniqueViolation(e)) throw new AlreadyExistsError(`account ${a.accountId} already exists`);
       throw e;
@@ -134,15 +146,14 @@ export class SqliteStore implements Store {
   }
 
   async getAccount(accountId: string): Promise<Account | undefined> {
-    const r = this.#db.prepare('SELECT account_id, name, created_at FROM accounts WHERE account_id = ?').get(accountId) as AccountRow | undefined;
+    const r = this.#sql('SELECT account_id, name, created_at FROM accounts WHERE account_id = ?').get(accountId) as AccountRow | undefined;
     return r && toAccount(r);
   }
 
   async createUser(u: User, extras: CreateExtras = {}): Promise<void> {
     this.#write(() => {
       try {
-        this.#db
-          .prepare('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        this.#sql('INSERT INTO users (account_id, user_name, user_name_lower, user_id, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
           .run(u.accountId, u.userName, u.userName.toLowerCase(), u.userId, u.path, u.createdAt);
       } catch (e) {
         if (isUniqueViolation(e)) throw new AlreadyExistsError(`User with name ${u.userName} already exists.`);
@@ -161,7 +172,7 @@ export class SqliteStore implements Store {
   #setBoundary(type: 'user' | 'role', id: string, policyArn: string | undefined): void {
     if (policyArn !== undefined) this.#requirePolicy(policyArn);
     const sql = type === 'user' ? 'UPDATE users SET permissions_boundary = ? WHERE user_id = ?' : 'UPDATE roles SET permissions_boundary = ? WHERE role_id = ?';
-    const { changes } = this.#db.prepare(sql).run(policyArn ?? null, id);
+    const { changes } = this.#sql(sql).run(policyArn ?? null, id);
     if (changes === 0) throw new NoSuchEntityError(`The ${type} with id ${id} cannot be found.`);
   }
 
@@ -171,7 +182,7 @@ export class SqliteStore implements Store {
   }
 
   async getUserById(userId: string): Promise<User | undefined> {
-    const r = this.#db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`).get(userId) as UserRow | undefined;
+    const r = this.#sql(`SELECT ${USER_COLUMNS} FROM users WHERE user_id = ?`).get(userId) as UserRow | undefined;
     return r && toUser(r);
   }
 
@@ -180,27 +191,25 @@ export class SqliteStore implements Store {
   }
 
   async getAccessKey(accessKeyId: string): Promise<AccessKeyWithSecret | undefined> {
-    const r = this.#db
-      .prepare(`SELECT ${KEY_COLUMNS} FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = ?`)
+    const r = this.#sql(`SELECT ${KEY_COLUMNS} FROM access_keys k JOIN users u ON u.user_id = k.user_id WHERE k.access_key_id = ?`)
       .get(accessKeyId) as KeyRow | undefined;
     if (r === undefined) return undefined;
     return { ...toKey(r), secretAccessKey: this.#sealer.open(r.secret_sealed, r.access_key_id) };
   }
 
   async listAccessKeys(accountId: string, userName: string): Promise<AccessKey[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${KEY_COLUMNS} FROM access_keys k JOIN users u ON u.user_id = k.user_id
+    const rows = this.#sql(`SELECT ${KEY_COLUMNS} FROM access_keys k JOIN users u ON u.user_id = k.user_id
                 WHERE u.account_id = ? AND u.user_name_lower = ? ORDER BY k.created_at, k.access_key_id`)
       .all(accountId, userName.toLowerCase()) as KeyRow[];
     return rows.map(toKey);
   }
 
   async setAccessKeyStatus(accessKeyId: string, status: AccessKeyStatus): Promise<void> {
-    this.#db.prepare('UPDATE access_keys SET status = ? WHERE access_key_id = ?').run(status, accessKeyId);
+    this.#sql('UPDATE access_keys SET status = ? WHERE access_key_id = ?').run(status, accessKeyId);
   }
 
   async recordLastUsed(uses: ReadonlyMap<string, LastUse>): Promise<void> {
-    const stmt = this.#db.prepare(
+    const stmt = this.#sql(
       `UPDATE access_keys SET last_used_at = ?, last_used_service = ?, last_used_region = ?
        WHERE access_key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
     );
@@ -212,8 +221,7 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------- IAM: users and keys
 
   async listUsers(accountId: string, pathPrefix: string): Promise<User[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND ${startsWith('path')} ORDER BY user_name_lower`)
+    const rows = this.#sql(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND ${startsWith('path')} ORDER BY user_name_lower`)
       .all(accountId, pathPrefix) as UserRow[];
     return rows.map(toUser);
   }
@@ -228,12 +236,12 @@ export class SqliteStore implements Store {
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', u.user_id) > 0) {
         throw new DeleteConflictError('Cannot delete entity, must remove user from all groups first.');
       }
-      this.#db.prepare('DELETE FROM users WHERE user_id = ?').run(u.user_id); // and its tags, by trigger
+      this.#sql('DELETE FROM users WHERE user_id = ?').run(u.user_id); // and its tags, by trigger
     });
   }
 
   async getUserBoundary(userId: string): Promise<string | undefined> {
-    const arn = this.#db.prepare('SELECT permissions_boundary FROM users WHERE user_id = ?').pluck().get(userId) as string | null | undefined;
+    const arn = this.#sql('SELECT permissions_boundary FROM users WHERE user_id = ?').pluck().get(userId) as string | null | undefined;
     return arn ?? undefined;
   }
 
@@ -252,7 +260,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteAccessKey(accessKeyId: string): Promise<void> {
-    const { changes } = this.#db.prepare('DELETE FROM access_keys WHERE access_key_id = ?').run(accessKeyId);
+    const { changes } = this.#sql('DELETE FROM access_keys WHERE access_key_id = ?').run(accessKeyId);
     if (changes === 0) throw new NoSuchEntityError(`The Access Key with id ${accessKeyId} cannot be found.`);
   }
 
@@ -264,8 +272,7 @@ export class SqliteStore implements Store {
   ): Promise<ManagedPolicy> {
     return this.#write(() => {
       try {
-        this.#db
-          .prepare(`INSERT INTO managed_policies (policy_id, account_id, policy_name, policy_name_lower, path, arn, description,
+        this.#sql(`INSERT INTO managed_policies (policy_id, account_id, policy_name, policy_name_lower, path, arn, description,
                       default_version_id, next_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'v1', 2, ?, ?)`)
           .run(policy.policyId, policy.accountId, policy.policyName, policy.policyName.toLowerCase(), policy.path, policy.arn,
             policy.description, policy.createdAt, policy.createdAt);
@@ -286,8 +293,7 @@ export class SqliteStore implements Store {
   async listManagedPolicies(accountId: string, scope: 'All' | 'AWS' | 'Local', onlyAttached: boolean, pathPrefix: string): Promise<ManagedPolicy[]> {
     // The accounts a scope covers, as the two values of `account_id IN (?, ?)`.
     const accounts = { All: ['aws', accountId], AWS: ['aws', 'aws'], Local: [accountId, accountId] }[scope];
-    const rows = this.#db
-      .prepare(`SELECT ${POLICY_COLUMNS} FROM managed_policies p
+    const rows = this.#sql(`SELECT ${POLICY_COLUMNS} FROM managed_policies p
                 WHERE p.account_id IN (?, ?) AND ${startsWith('p.path')}
                   AND (? = 0 OR EXISTS (SELECT 1 FROM policy_attachments a WHERE a.policy_id = p.policy_id))
                 ${POLICY_ORDER}`)
@@ -305,7 +311,7 @@ export class SqliteStore implements Store {
       if (this.#versionCount(p.policy_id) > 1) {
         throw new DeleteConflictError('This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions. The default version is deleted with the policy.');
       }
-      this.#db.prepare('DELETE FROM managed_policies WHERE policy_id = ?').run(p.policy_id); // its version by cascade, its tags by trigger
+      this.#sql('DELETE FROM managed_policies WHERE policy_id = ?').run(p.policy_id); // its version by cascade, its tags by trigger
     });
   }
 
@@ -316,15 +322,14 @@ export class SqliteStore implements Store {
       const versionId = `v${p.next_version}`;
       const now = Date.now();
       this.#insertVersion(p.policy_id, versionId, document, now);
-      this.#db.prepare('UPDATE managed_policies SET next_version = next_version + 1, updated_at = ? WHERE policy_id = ?').run(now, p.policy_id);
+      this.#sql('UPDATE managed_policies SET next_version = next_version + 1, updated_at = ? WHERE policy_id = ?').run(now, p.policy_id);
       if (setAsDefault) this.#setDefault(p.policy_id, versionId);
       return { versionId, document, isDefault: setAsDefault, createdAt: now };
     });
   }
 
   async getPolicyVersion(arn: string, versionId: string): Promise<PolicyVersion | undefined> {
-    const r = this.#db
-      .prepare(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
+    const r = this.#sql(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
                 WHERE p.arn = ? AND v.version_id = ?`)
       .get(arn, versionId) as VersionRow | undefined;
     return r && toVersion(r);
@@ -332,8 +337,7 @@ export class SqliteStore implements Store {
 
   /** Newest first, as IAM lists them; empty for an unknown policy (a policy always has a version). */
   async listPolicyVersions(arn: string): Promise<PolicyVersion[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
+    const rows = this.#sql(`SELECT ${VERSION_COLUMNS} FROM policy_versions v JOIN managed_policies p ON p.policy_id = v.policy_id
                 WHERE p.arn = ? ORDER BY CAST(substr(v.version_id, 2) AS INTEGER) DESC`)
       .all(arn) as VersionRow[];
     return rows.map(toVersion);
@@ -352,7 +356,7 @@ export class SqliteStore implements Store {
       const p = this.#requirePolicy(arn);
       this.#requireVersion(p, versionId);
       if (p.default_version_id === versionId) throw new DeleteConflictError('Cannot delete the default version of a policy.');
-      this.#db.prepare('DELETE FROM policy_versions WHERE policy_id = ? AND version_id = ?').run(p.policy_id, versionId);
+      this.#sql('DELETE FROM policy_versions WHERE policy_id = ? AND version_id = ?').run(p.policy_id, versionId);
     });
   }
 
@@ -365,21 +369,19 @@ export class SqliteStore implements Store {
       const attached = this.#count('SELECT COUNT(*) FROM policy_attachments WHERE owner_type = ? AND owner_id = ? AND policy_id = ?', owner.type, owner.id, p.policy_id);
       if (attached > 0) return;
       if (this.#attachedCount(owner) >= maxAttached) throw quotaExceeded(attachmentQuota(owner), maxAttached);
-      this.#db.prepare('INSERT INTO policy_attachments (owner_type, owner_id, policy_id) VALUES (?, ?, ?)').run(owner.type, owner.id, p.policy_id);
+      this.#sql('INSERT INTO policy_attachments (owner_type, owner_id, policy_id) VALUES (?, ?, ?)').run(owner.type, owner.id, p.policy_id);
     });
   }
 
   async detachPolicy(owner: PolicyOwner, arn: string): Promise<void> {
-    const { changes } = this.#db
-      .prepare(`DELETE FROM policy_attachments WHERE owner_type = ? AND owner_id = ?
+    const { changes } = this.#sql(`DELETE FROM policy_attachments WHERE owner_type = ? AND owner_id = ?
                 AND policy_id = (SELECT policy_id FROM managed_policies WHERE arn = ?)`)
       .run(owner.type, owner.id, arn);
     if (changes === 0) throw new NoSuchEntityError(`Policy ${arn} was not found.`);
   }
 
   async listAttachedPolicies(owner: PolicyOwner): Promise<ManagedPolicy[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${POLICY_COLUMNS} FROM policy_attachments x JOIN managed_policies p ON p.policy_id = x.policy_id
+    const rows = this.#sql(`SELECT ${POLICY_COLUMNS} FROM policy_attachments x JOIN managed_policies p ON p.policy_id = x.policy_id
                 WHERE x.owner_type = ? AND x.owner_id = ? ${POLICY_ORDER}`)
       .all(owner.type, owner.id) as PolicyRow[];
     return rows.map(toPolicy);
@@ -388,8 +390,7 @@ export class SqliteStore implements Store {
   async putInlinePolicy(owner: PolicyOwner, policyName: string, document: string, maxTotalSize?: number): Promise<void> {
     this.#write(() => {
       this.#requireOwner(owner);
-      this.#db
-        .prepare(`INSERT INTO inline_policies (owner_type, owner_id, policy_name, document) VALUES (?, ?, ?, ?)
+      this.#sql(`INSERT INTO inline_policies (owner_type, owner_id, policy_name, document) VALUES (?, ?, ?, ?)
                   ON CONFLICT (owner_type, owner_id, policy_name) DO UPDATE SET document = excluded.document`)
         .run(owner.type, owner.id, policyName, document);
       // Summed after the change, inside the transaction: two racing puts cannot pass the quota.
@@ -398,8 +399,7 @@ export class SqliteStore implements Store {
   }
 
   async getInlinePolicy(owner: PolicyOwner, policyName: string): Promise<InlinePolicy | undefined> {
-    const r = this.#db
-      .prepare('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
+    const r = this.#sql('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
       .get(owner.type, owner.id, policyName) as InlineRow | undefined;
     return r && toInline(r);
   }
@@ -409,8 +409,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteInlinePolicy(owner: PolicyOwner, policyName: string): Promise<void> {
-    const { changes } = this.#db
-      .prepare('DELETE FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
+    const { changes } = this.#sql('DELETE FROM inline_policies WHERE owner_type = ? AND owner_id = ? AND policy_name = ?')
       .run(owner.type, owner.id, policyName);
     if (changes === 0) throw new NoSuchEntityError(`The ${owner.type} policy with name ${policyName} cannot be found.`);
   }
@@ -425,8 +424,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       this.#requireAccount(g.accountId);
       try {
-        this.#db
-          .prepare('INSERT INTO groups (group_id, account_id, group_name, group_name_lower, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        this.#sql('INSERT INTO groups (group_id, account_id, group_name, group_name_lower, path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
           .run(g.groupId, g.accountId, g.groupName, g.groupName.toLowerCase(), g.path, g.createdAt);
       } catch (e) {
         if (isUniqueViolation(e)) throw new AlreadyExistsError(`Group with name ${g.groupName} already exists.`);
@@ -441,8 +439,7 @@ export class SqliteStore implements Store {
   }
 
   async listGroups(accountId: string, pathPrefix: string): Promise<Group[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND ${startsWith('g.path')} ORDER BY g.group_name_lower`)
+    const rows = this.#sql(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND ${startsWith('g.path')} ORDER BY g.group_name_lower`)
       .all(accountId, pathPrefix) as GroupRow[];
     return rows.map(toGroup);
   }
@@ -455,7 +452,7 @@ export class SqliteStore implements Store {
         throw new DeleteConflictError('Cannot delete entity, must remove users from group first.');
       }
       this.#refuseIfOwnsPolicies({ type: 'group', id: g.group_id });
-      this.#db.prepare('DELETE FROM groups WHERE group_id = ?').run(g.group_id);
+      this.#sql('DELETE FROM groups WHERE group_id = ?').run(g.group_id);
     });
   }
 
@@ -465,34 +462,32 @@ export class SqliteStore implements Store {
    */
   async addUserToGroup(groupId: string, userId: string, maxGroupsPerUser = GROUPS_PER_USER): Promise<void> {
     this.#write(() => {
-      const groupAccount = this.#db.prepare('SELECT account_id FROM groups WHERE group_id = ?').pluck().get(groupId) as string | undefined;
+      const groupAccount = this.#sql('SELECT account_id FROM groups WHERE group_id = ?').pluck().get(groupId) as string | undefined;
       if (groupAccount === undefined) throw new NoSuchEntityError(`The group with id ${groupId} cannot be found.`);
-      const userAccount = this.#db.prepare('SELECT account_id FROM users WHERE user_id = ?').pluck().get(userId) as string | undefined;
+      const userAccount = this.#sql('SELECT account_id FROM users WHERE user_id = ?').pluck().get(userId) as string | undefined;
       if (userAccount !== groupAccount) throw new NoSuchEntityError(`The user with id ${userId} cannot be found.`);
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE group_id = ? AND user_id = ?', groupId, userId) > 0) return;
       if (this.#count('SELECT COUNT(*) FROM group_members WHERE user_id = ?', userId) >= maxGroupsPerUser) {
         throw quotaExceeded('GroupsPerUser', maxGroupsPerUser);
       }
-      this.#db.prepare('INSERT INTO group_members (group_id, user_id) VALUES (?, ?)').run(groupId, userId);
+      this.#sql('INSERT INTO group_members (group_id, user_id) VALUES (?, ?)').run(groupId, userId);
     });
   }
 
   async removeUserFromGroup(groupId: string, userId: string): Promise<void> {
-    const { changes } = this.#db.prepare('DELETE FROM group_members WHERE group_id = ? AND user_id = ?').run(groupId, userId);
+    const { changes } = this.#sql('DELETE FROM group_members WHERE group_id = ? AND user_id = ?').run(groupId, userId);
     if (changes === 0) throw new NoSuchEntityError(`The user with id ${userId} is not in the group with id ${groupId}.`);
   }
 
   async listGroupsForUser(userId: string): Promise<Group[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${GROUP_COLUMNS} FROM group_members m JOIN groups g ON g.group_id = m.group_id
+    const rows = this.#sql(`SELECT ${GROUP_COLUMNS} FROM group_members m JOIN groups g ON g.group_id = m.group_id
                 WHERE m.user_id = ? ORDER BY g.group_name_lower`)
       .all(userId) as GroupRow[];
     return rows.map(toGroup);
   }
 
   async listUsersInGroup(groupId: string): Promise<User[]> {
-    const rows = this.#db
-      .prepare(`SELECT u.account_id, u.user_name, u.user_id, u.path, u.created_at FROM group_members m JOIN users u ON u.user_id = m.user_id
+    const rows = this.#sql(`SELECT u.account_id, u.user_name, u.user_id, u.path, u.created_at FROM group_members m JOIN users u ON u.user_id = m.user_id
                 WHERE m.group_id = ? ORDER BY u.user_name_lower`)
       .all(groupId) as UserRow[];
     return rows.map(toUser);
@@ -504,8 +499,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       this.#requireAccount(r.accountId);
       try {
-        this.#db
-          .prepare(`INSERT INTO roles (role_id, account_id, role_name, role_name_lower, path, assume_role_policy, description,
+        this.#sql(`INSERT INTO roles (role_id, account_id, role_name, role_name_lower, path, assume_role_policy, description,
                       max_session_duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
           .run(r.roleId, r.accountId, r.roleName, r.roleName.toLowerCase(), r.path, r.assumeRolePolicyDocument, r.description,
             r.maxSessionDuration, r.createdAt);
@@ -523,13 +517,12 @@ export class SqliteStore implements Store {
   }
 
   async getRoleById(roleId: string): Promise<Role | undefined> {
-    const r = this.#db.prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE role_id = ?`).get(roleId) as RoleRow | undefined;
+    const r = this.#sql(`SELECT ${ROLE_COLUMNS} FROM roles WHERE role_id = ?`).get(roleId) as RoleRow | undefined;
     return r && toRole(r);
   }
 
   async listRoles(accountId: string, pathPrefix: string): Promise<Role[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND ${startsWith('path')} ORDER BY role_name_lower`)
+    const rows = this.#sql(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND ${startsWith('path')} ORDER BY role_name_lower`)
       .all(accountId, pathPrefix) as RoleRow[];
     return rows.map(toRole);
   }
@@ -539,7 +532,7 @@ export class SqliteStore implements Store {
       const r = this.#roleRow(accountId, roleName);
       if (r === undefined) throw new NoSuchEntityError(`The role with name ${roleName} cannot be found.`);
       this.#refuseIfOwnsPolicies({ type: 'role', id: r.role_id });
-      this.#db.prepare('DELETE FROM roles WHERE role_id = ?').run(r.role_id); // and its tags, by trigger
+      this.#sql('DELETE FROM roles WHERE role_id = ?').run(r.role_id); // and its tags, by trigger
     });
   }
 
@@ -548,15 +541,14 @@ export class SqliteStore implements Store {
     roleId: string,
     changes: { readonly description?: string; readonly maxSessionDuration?: number; readonly assumeRolePolicyDocument?: string },
   ): Promise<void> {
-    const { changes: n } = this.#db
-      .prepare(`UPDATE roles SET description = COALESCE(?, description), max_session_duration = COALESCE(?, max_session_duration),
+    const { changes: n } = this.#sql(`UPDATE roles SET description = COALESCE(?, description), max_session_duration = COALESCE(?, max_session_duration),
                   assume_role_policy = COALESCE(?, assume_role_policy) WHERE role_id = ?`)
       .run(changes.description ?? null, changes.maxSessionDuration ?? null, changes.assumeRolePolicyDocument ?? null, roleId);
     if (n === 0) throw new NoSuchEntityError(`The role with id ${roleId} cannot be found.`);
   }
 
   async getRoleBoundary(roleId: string): Promise<string | undefined> {
-    const arn = this.#db.prepare('SELECT permissions_boundary FROM roles WHERE role_id = ?').pluck().get(roleId) as string | null | undefined;
+    const arn = this.#sql('SELECT permissions_boundary FROM roles WHERE role_id = ?').pluck().get(roleId) as string | null | undefined;
     return arn ?? undefined;
   }
 
@@ -582,7 +574,7 @@ export class SqliteStore implements Store {
 
   #putTags(type: TaggedType, id: string, tags: readonly Tag[], maxTags: number): void {
     this.#requireEntity(type, id);
-    const put = this.#db.prepare(`INSERT INTO tags (resource_type, resource_id, tag_key, tag_key_lower, tag_value) VALUES (?, ?, ?, ?, ?)
+    const put = this.#sql(`INSERT INTO tags (resource_type, resource_id, tag_key, tag_key_lower, tag_value) VALUES (?, ?, ?, ?, ?)
                                   ON CONFLICT (resource_type, resource_id, tag_key_lower)
                                   DO UPDATE SET tag_key = excluded.tag_key, tag_value = excluded.tag_value`);
     for (const t of tags) put.run(type, id, t.key, t.key.toLowerCase(), t.value);
@@ -596,15 +588,14 @@ export class SqliteStore implements Store {
   async untagResource(type: TaggedType, id: string, keys: readonly string[]): Promise<void> {
     this.#write(() => {
       this.#requireEntity(type, id);
-      const drop = this.#db.prepare('DELETE FROM tags WHERE resource_type = ? AND resource_id = ? AND tag_key_lower = ?');
+      const drop = this.#sql('DELETE FROM tags WHERE resource_type = ? AND resource_id = ? AND tag_key_lower = ?');
       for (const k of keys) drop.run(type, id, k.toLowerCase());
     });
   }
 
   /** By key, ignoring case; empty for an unknown entity. */
   async listTags(type: TaggedType, id: string): Promise<Tag[]> {
-    const rows = this.#db
-      .prepare('SELECT tag_key, tag_value FROM tags WHERE resource_type = ? AND resource_id = ? ORDER BY tag_key_lower')
+    const rows = this.#sql('SELECT tag_key, tag_value FROM tags WHERE resource_type = ? AND resource_id = ? ORDER BY tag_key_lower')
       .all(type, id) as TagRow[];
     return rows.map(toTag);
   }
@@ -619,8 +610,7 @@ export class SqliteStore implements Store {
     this.#write(() => {
       this.#requireAccount(p.accountId);
       try {
-        this.#db
-          .prepare(`INSERT INTO oidc_providers (arn, account_id, url, url_lower, client_ids, thumbprints, created_at)
+        this.#sql(`INSERT INTO oidc_providers (arn, account_id, url, url_lower, client_ids, thumbprints, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)`)
           .run(p.arn, p.accountId, p.url, p.url.toLowerCase(), JSON.stringify(p.clientIds), JSON.stringify(p.thumbprints), p.createdAt);
       } catch (e) {
@@ -631,21 +621,20 @@ export class SqliteStore implements Store {
   }
 
   async getOidcProvider(arn: string): Promise<OidcProvider | undefined> {
-    const r = this.#db.prepare(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE arn = ?`).get(arn) as OidcProviderRow | undefined;
+    const r = this.#sql(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE arn = ?`).get(arn) as OidcProviderRow | undefined;
     return r && toOidcProvider(r);
   }
 
   /** By ARN. */
   async listOidcProviders(accountId: string): Promise<OidcProvider[]> {
-    const rows = this.#db
-      .prepare(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE account_id = ? ORDER BY arn`)
+    const rows = this.#sql(`SELECT ${OIDC_COLUMNS} FROM oidc_providers WHERE account_id = ? ORDER BY arn`)
       .all(accountId) as OidcProviderRow[];
     return rows.map(toOidcProvider);
   }
 
   async deleteOidcProvider(arn: string): Promise<void> {
     this.#write(() => {
-      const { changes } = this.#db.prepare('DELETE FROM oidc_providers WHERE arn = ?').run(arn);
+      const { changes } = this.#sql('DELETE FROM oidc_providers WHERE arn = ?').run(arn);
       if (changes === 0) throw new NoSuchEntityError(`OpenIDConnect Provider ${arn} not found.`);
     });
   }
@@ -657,8 +646,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     const json = (list: readonly string[] | undefined): string | null => (list === undefined ? null : JSON.stringify(list));
     this.#write(() => {
-      const { changes: n } = this.#db
-        .prepare('UPDATE oidc_providers SET client_ids = COALESCE(?, client_ids), thumbprints = COALESCE(?, thumbprints) WHERE arn = ?')
+      const { changes: n } = this.#sql('UPDATE oidc_providers SET client_ids = COALESCE(?, client_ids), thumbprints = COALESCE(?, thumbprints) WHERE arn = ?')
         .run(json(changes.clientIds), json(changes.thumbprints), arn);
       if (n === 0) throw new NoSuchEntityError(`OpenIDConnect Provider ${arn} not found.`);
     });
@@ -676,12 +664,11 @@ export class SqliteStore implements Store {
   }
 
   #count(sql: string, ...params: unknown[]): number {
-    return this.#db.prepare(sql).pluck().get(...params) as number;
+    return this.#sql(sql).pluck().get(...params) as number;
   }
 
   #userRow(accountId: string, userName: string): UserRow | undefined {
-    return this.#db
-      .prepare(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND user_name_lower = ?`)
+    return this.#sql(`SELECT ${USER_COLUMNS} FROM users WHERE account_id = ? AND user_name_lower = ?`)
       .get(accountId, userName.toLowerCase()) as UserRow | undefined;
   }
 
@@ -710,14 +697,12 @@ export class SqliteStore implements Store {
   }
 
   #groupRow(accountId: string, groupName: string): GroupRow | undefined {
-    return this.#db
-      .prepare(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND g.group_name_lower = ?`)
+    return this.#sql(`SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.account_id = ? AND g.group_name_lower = ?`)
       .get(accountId, groupName.toLowerCase()) as GroupRow | undefined;
   }
 
   #roleRow(accountId: string, roleName: string): RoleRow | undefined {
-    return this.#db
-      .prepare(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND role_name_lower = ?`)
+    return this.#sql(`SELECT ${ROLE_COLUMNS} FROM roles WHERE account_id = ? AND role_name_lower = ?`)
       .get(accountId, roleName.toLowerCase()) as RoleRow | undefined;
   }
 
@@ -730,8 +715,7 @@ export class SqliteStore implements Store {
   #effectivePolicies(type: 'user' | 'role', id: string): PrincipalPolicies {
     return this.#db.transaction((): PrincipalPolicies => {
       const viaGroups = type === 'user';
-      const managed = this.#db
-        .prepare(`SELECT p.arn, v.version_id, v.document FROM managed_policies p ${JOIN_DEFAULT_VERSION}
+      const managed = this.#sql(`SELECT p.arn, v.version_id, v.document FROM managed_policies p ${JOIN_DEFAULT_VERSION}
                   WHERE p.policy_id IN (
                     SELECT policy_id FROM policy_attachments WHERE owner_type = ? AND owner_id = ?
                     UNION
@@ -741,15 +725,13 @@ export class SqliteStore implements Store {
                   ${POLICY_ORDER}`)
         .all(type, id, viaGroups ? 1 : 0, id) as DefaultVersionRow[];
       const groupInline = viaGroups
-        ? (this.#db
-          .prepare(`SELECT i.policy_name, i.document FROM group_members m JOIN groups g ON g.group_id = m.group_id
+        ? (this.#sql(`SELECT i.policy_name, i.document FROM group_members m JOIN groups g ON g.group_id = m.group_id
                     JOIN inline_policies i ON i.owner_type = 'group' AND i.owner_id = m.group_id
                     WHERE m.user_id = ? ORDER BY g.group_name_lower, i.policy_name`)
           .all(id) as InlineRow[])
         : [];
       const { table, id: column } = ENTITY_TABLES[type];
-      const boundary = this.#db
-        .prepare(`SELECT p.arn, v.version_id, v.document FROM ${table} o
+      const boundary = this.#sql(`SELECT p.arn, v.version_id, v.document FROM ${table} o
                   JOIN managed_policies p ON p.arn = o.permissions_boundary ${JOIN_DEFAULT_VERSION}
                   WHERE o.${column} = ?`)
         .get(id) as DefaultVersionRow | undefined;
@@ -763,8 +745,7 @@ export class SqliteStore implements Store {
 
   #insertKey(userId: string, k: Omit<AccessKeyWithSecret, 'lastUsed'>): void {
     try {
-      this.#db
-        .prepare('INSERT INTO access_keys (access_key_id, user_id, status, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?)')
+      this.#sql('INSERT INTO access_keys (access_key_id, user_id, status, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(k.accessKeyId, userId, k.status, this.#sealer.seal(k.secretAccessKey, k.accessKeyId), k.createdAt);
     } catch (e) {
       if (isUniqueViolation(e)) throw new AlreadyExistsError(`access key ${k.accessKeyId} already exists`);
@@ -773,7 +754,7 @@ export class SqliteStore implements Store {
   }
 
   #policyRow(arn: string): PolicyRow | undefined {
-    return this.#db.prepare(`SELECT ${POLICY_COLUMNS} FROM managed_policies p WHERE p.arn = ?`).get(arn) as PolicyRow | undefined;
+    return this.#sql(`SELECT ${POLICY_COLUMNS} FROM managed_policies p WHERE p.arn = ?`).get(arn) as PolicyRow | undefined;
   }
 
   #requirePolicy(arn: string): PolicyRow {
@@ -793,13 +774,12 @@ export class SqliteStore implements Store {
   }
 
   #insertVersion(policyId: string, versionId: string, document: string, createdAt: number): void {
-    this.#db
-      .prepare('INSERT INTO policy_versions (policy_id, version_id, document, created_at) VALUES (?, ?, ?, ?)')
+    this.#sql('INSERT INTO policy_versions (policy_id, version_id, document, created_at) VALUES (?, ?, ?, ?)')
       .run(policyId, versionId, document, createdAt);
   }
 
   #setDefault(policyId: string, versionId: string): void {
-    this.#db.prepare('UPDATE managed_policies SET default_version_id = ? WHERE policy_id = ?').run(versionId, policyId);
+    this.#sql('UPDATE managed_policies SET default_version_id = ? WHERE policy_id = ?').run(versionId, policyId);
   }
 
   /** A user, group or role is deleted only once it has no inline and no attached policies, as in IAM. */
@@ -813,8 +793,7 @@ export class SqliteStore implements Store {
   }
 
   #inline(owner: PolicyOwner): InlinePolicy[] {
-    const rows = this.#db
-      .prepare('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? ORDER BY policy_name')
+    const rows = this.#sql('SELECT policy_name, document FROM inline_policies WHERE owner_type = ? AND owner_id = ? ORDER BY policy_name')
       .all(owner.type, owner.id) as InlineRow[];
     return rows.map(toInline);
   }
