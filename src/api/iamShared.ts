@@ -62,7 +62,6 @@ export function checkDocument(text: string, limit: number, quota: string, kind: 
   return text;
 }
 
-
 /** IAM lists: Marker is the position to go on from, MaxItems at most 1000 (default 100). */
 export function paginate<T>(items: readonly T[], p: ReadonlyMap<string, string>): { page: T[]; more: XmlNode } {
   const max = param(p, 'MaxItems') === undefined ? 100 : Number(param(p, 'MaxItems'));

@@ -29,7 +29,6 @@ export const STS_LIMITS = {
   sessionTags: 50,
 } as const;
 
-
 function duration(p: Params, fallback: number, max: number): number {
   const raw = param(p, 'DurationSeconds');
   if (raw === undefined) return Math.min(fallback, max);

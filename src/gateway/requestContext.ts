@@ -15,7 +15,6 @@ export interface ContextInput {
   readonly now: number;
 }
 
-
 export function requestContext(i: ContextInput): RequestContext {
   const p = i.principal;
   const ctx = new RequestContext([
