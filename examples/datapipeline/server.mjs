@@ -7,7 +7,8 @@
  *   node examples/datapipeline/server.mjs [--port 8081] [--identity-key PUBLIC_KEY.pem]
  *
  * With --identity-key (the gateway's /_portcullis/identity-key), every request must carry identity
- * headers signed by that key; unsigned or forged ones get 403. GET /_requests lists what arrived.
+ * headers signed by that key; unsigned or forged ones get 403. GET /_requests lists what arrived;
+ * GET /_portcullis/resource-tags?resource=ARN tells a pipeline's tags.
  */
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -106,6 +107,14 @@ const server = createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     if (req.method === 'GET' && req.url === '/_requests') return send(res, 200, seen.slice(-50));
+    // The tags of a pipeline, for the gateway's aws:ResourceTag/… conditions (the service's
+    // `resourceTags` setting names this path). Tags are not secret here; nothing else is served unsigned.
+    if (req.method === 'GET' && req.url.startsWith('/_portcullis/resource-tags?')) {
+      const arn = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1)).get('resource') ?? '';
+      const p = pipelines.get(/:pipeline\/([^/]+)$/.exec(arn)?.[1] ?? '');
+      if (!p) return send(res, 404, { message: 'no such pipeline' });
+      return send(res, 200, { tags: Object.fromEntries(p.tags.map((t) => [t.key, t.value])) });
+    }
     seen.push({ method: req.method, url: req.url, headers: req.headers });
     if (publicKey && !identityValid(req)) return send(res, 403, { __type: 'AccessDeniedException', message: 'The request does not carry an identity signed by the gateway.' });
     const target = String(req.headers['x-amz-target'] ?? '');

@@ -114,7 +114,7 @@ function validate(c: Config): void {
   for (const [i, svc] of c.services.entries()) {
     const at = `services[${i}]`;
     check(isObject(svc), `\`${at}\` must be an object`);
-    const known = ['name', 'upstream', 'protocol', 'maxBodyBytes', 'timeoutMs', 'account', 'routes', 'resourcePolicies'];
+    const known = ['name', 'upstream', 'protocol', 'maxBodyBytes', 'timeoutMs', 'account', 'routes', 'resourcePolicies', 'resourceTags'];
     for (const k of Object.keys(svc)) check(known.includes(k), `unknown setting \`${at}.${k}\``);
     check(typeof svc.name === 'string' && /^[a-z0-9-]{2,64}$/.test(svc.name), `\`${at}.name\` must be a service name such as \`datapipeline\``);
     check(!['sts', 'iam'].includes(svc.name) && !names.has(svc.name), `\`${at}.name\` \`${svc.name}\` is taken`);

@@ -47,6 +47,11 @@ export interface UpstreamService {
   readonly account: string | undefined;
   readonly routes: readonly RouteRule[];
   readonly resourcePolicies: readonly ResourcePolicyRule[];
+  /**
+   * A path on the upstream that tells a resource's tags (`GET PATH?resource=ARN` answers
+   * `{"tags": {"key": "value"}}`, or 404 for no such resource), for `aws:ResourceTag/…`.
+   */
+  readonly resourceTags?: string | undefined;
 }
 
 /** Repeated failed signatures (src/gateway/throttle.ts says how the three counters work). */

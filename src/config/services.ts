@@ -16,7 +16,7 @@ function isObject(v: unknown): v is Json {
 
 /** A service entry with its defaults; a policy given as an object is kept as its JSON text. */
 export function serviceDefaults(svc: Json): Json {
-  const out: Json = { protocol: 'json1.1', maxBodyBytes: 10 * 1024 * 1024, timeoutMs: 30_000, account: undefined, routes: [], resourcePolicies: [], ...svc };
+  const out: Json = { protocol: 'json1.1', maxBodyBytes: 10 * 1024 * 1024, timeoutMs: 30_000, account: undefined, routes: [], resourcePolicies: [], resourceTags: undefined, ...svc };
   if (Array.isArray(out['resourcePolicies'])) {
     out['resourcePolicies'] = out['resourcePolicies'].map((p: unknown) =>
       isObject(p) && isObject(p['policy']) ? { ...p, policy: JSON.stringify(p['policy']) } : p);
@@ -41,6 +41,8 @@ export function validateServiceRules(svc: UpstreamService, at: string, check: (c
   } catch (e) {
     check(false, `\`${at}.routes\`: ${(e as Error).message}`);
   }
+  check(svc.resourceTags === undefined || (typeof svc.resourceTags === 'string' && /^\/[\x21-\x7e]*$/.test(svc.resourceTags) && !svc.resourceTags.includes('?')),
+    `\`${at}.resourceTags\` must be a path on the upstream, such as \`/_portcullis/resource-tags\``);
   check(Array.isArray(svc.resourcePolicies), `\`${at}.resourcePolicies\` must be a list`);
   for (const [i, p] of svc.resourcePolicies.entries()) {
     const where = `${at}.resourcePolicies[${i}]`;

@@ -394,9 +394,14 @@ export class Pipeline {
       trail.resource = resources.join(',');
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
       if (route !== undefined) addRequestKeys(context, route, values);
+      // Each resource's own tags, as its upstream tells them (aws:ResourceTag/…), asked all at once.
+      const tagsOf = await Promise.all(resources.map((r) => upstream.resourceTags(r)));
       let reason = '';
-      for (const resource of resources) {
-        const decision = await this.#d.authorizer.authorize(principal, action, resource, context, upstream.resourcePolicy(resource, values.account));
+      for (const [i, resource] of resources.entries()) {
+        const tags = tagsOf[i]!;
+        const resourceContext = tags.size === 0 ? context : context.copy();
+        for (const [k, v] of tags) resourceContext.set(`aws:ResourceTag/${k}`, v);
+        const decision = await this.#d.authorizer.authorize(principal, action, resource, resourceContext, upstream.resourcePolicy(resource, values.account));
         if (decision.decision !== 'allowed') {
           trail.denial = decision.reason;
           throw accessDenied(principal.arn, action, resource, decision);

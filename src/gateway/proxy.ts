@@ -32,6 +32,11 @@ function forwardable(raw: readonly string[]): Record<string, string[]> {
   return out;
 }
 
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
+/** How long a resource's tags are trusted before the upstream is asked again. */
+const TAGS_TTL_MS = 1000;
+const MAX_TAGS_ANSWER = 64 * 1024;
+
 /** The resource-based policies that apply to a resource, with the account that owns the resource. */
 export interface ResourcePolicy {
   readonly text: readonly string[];
@@ -47,6 +52,8 @@ export class Upstream {
   /** The upstream URL's own path, without a trailing `/`: what every request's path is put under. */
   readonly #base: string;
   readonly #pool: Pool;
+  /** Resource tags the upstream told, kept for TAGS_TTL_MS; lookups under way are shared. */
+  readonly #tags = new Map<string, { readonly at: number; readonly tags: Promise<ReadonlyMap<string, string>> }>();
 
   /** `previous`: the same service before a reload; its connection pool is kept when the upstream did not move. */
   constructor(service: UpstreamService, previous?: Upstream) {
@@ -137,6 +144,56 @@ export class Upstream {
         throw new PortcullisError('BadGateway', `The ${this.service.name} service could not be reached.`);
       },
     );
+  }
+
+  /**
+   * The tags of `resource`, as the upstream tells them at `resourceTags` (none when the service
+   * has no such path, or the upstream does not know the resource). An upstream that cannot say is
+   * a BadGateway: a condition on tags is never decided on a guess.
+   */
+  resourceTags(resource: string): Promise<ReadonlyMap<string, string>> {
+    const path = this.service.resourceTags;
+    if (path === undefined || resource === '*') return Promise.resolve(NO_TAGS);
+    const now = Date.now();
+    const hit = this.#tags.get(resource);
+    if (hit !== undefined && now - hit.at < TAGS_TTL_MS) return hit.tags;
+    const tags = this.#askTags(`${this.#base}${path}?resource=${encodeURIComponent(resource)}`, resource);
+    if (this.#tags.size >= 10_000) this.#tags.clear();
+    this.#tags.set(resource, { at: now, tags });
+    tags.catch(() => this.#tags.delete(resource));
+    return tags;
+  }
+
+  async #askTags(path: string, resource: string): Promise<ReadonlyMap<string, string>> {
+    const failed = (why: string) => new PortcullisError('BadGateway', `The ${this.service.name} service did not tell the tags of ${resource.slice(0, 256)} (${why}).`);
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.#pool.request({ method: 'GET', path, headers: { accept: 'application/json' } });
+    } catch {
+      throw failed('no answer');
+    }
+    let text = '';
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      text += chunk.toString('utf8');
+      if (text.length > MAX_TAGS_ANSWER) {
+        answer.body.destroy();
+        throw failed('answer too large');
+      }
+    }
+    if (answer.statusCode === 404) return NO_TAGS;
+    if (answer.statusCode !== 200) throw failed(`status ${answer.statusCode}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw failed('not JSON');
+    }
+    const tags = (parsed as { tags?: unknown } | null)?.tags;
+    if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw failed('no `tags` object');
+    const entries = Object.entries(tags);
+    // IAM's bounds on tags: at most 50, keys of 1–128 characters, values of at most 256.
+    if (entries.length > 50 || !entries.every(([k, v]) => k.length >= 1 && k.length <= 128 && typeof v === 'string' && v.length <= 256)) throw failed('tags out of bounds');
+    return new Map(entries as [string, string][]);
   }
 
   close(): void {

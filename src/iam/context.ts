@@ -23,6 +23,11 @@ export class RequestContext {
     return this.#values.has(key.toLowerCase());
   }
 
+  /** Another context with the same keys and values, to add to without touching this one. */
+  copy(): RequestContext {
+    return new RequestContext(this.#values);
+  }
+
   keys(): IterableIterator<string> {
     return this.#values.keys();
   }

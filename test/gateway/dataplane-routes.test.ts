@@ -106,6 +106,9 @@ describe('route templates', () => {
       assert.throws(() => load([{ ...svc, routes: [{ match: 'Create Pipeline' }] }]), (e) => e instanceof ConfigError && /services\[0\]\.routes/.test(e.message));
       assert.throws(() => load([{ ...svc, routes: [{ match: 'X', resource: '{nope.x}' }] }]), (e) => e instanceof ConfigError && /unknown placeholder/.test(e.message));
       assert.throws(() => load([{ ...svc, routes: [{ match: 'X', typo: 1 }] }]), (e) => e instanceof ConfigError && /routes\[0\]\.typo/.test(e.message));
+      for (const bad of ['tags', 'http://elsewhere/tags', '/tags?x=1', 7]) {
+        assert.throws(() => load([{ ...svc, resourceTags: bad }]), (e) => e instanceof ConfigError && /services\[0\]\.resourceTags/.test(e.message), String(bad));
+      }
       assert.throws(() => load([{ ...svc, protocol: 'rest-json', routes: [{ match: 'GET /x' }] }]), (e) => e instanceof ConfigError && /needs an `action`/.test(e.message));
       assert.throws(() => load([{ ...svc, resourcePolicies: [{ resource: 'arn:aws:datapipeline:*:*:pipeline/*', policy: { Statement: 'no' } }] }]), (e) => e instanceof ConfigError && /resourcePolicies\[0\]\.policy/.test(e.message));
       const ok = load([{ ...svc, routes: [{ match: 'CreatePipeline', resource: 'arn:aws:datapipeline:{region}:{account}:pipeline/*', requestTags: '{body.tags}' }] }]);
@@ -144,7 +147,7 @@ describe('data-plane authorization with routes, request values and resource poli
 
   const services = (extra: { resourcePolicies?: unknown[] } = {}) => [
     {
-      name: 'datapipeline', upstream: upstream.url, protocol: 'json1.1',
+      name: 'datapipeline', upstream: upstream.url, protocol: 'json1.1', resourceTags: '/_portcullis/resource-tags',
       routes: [
         { match: 'CreatePipeline', resource: `${PIPELINE_ARN}/*`, requestTags: '{body.tags}', conditions: { 'datapipeline:PipelineName': '{body.name}' } },
         { match: 'DescribePipelines', resource: `${PIPELINE_ARN}/{body.pipelineIds}` },
@@ -156,6 +159,11 @@ describe('data-plane authorization with routes, request values and resource poli
       name: 'widgets', upstream: `http://127.0.0.1:${(widgets.address() as { port: number }).port}`, protocol: 'rest-json',
       routes: [{ match: 'GET /widgets/{id}', action: 'GetWidget', resource: 'arn:aws:widgets:{region}:{account}:widget/{path.id}' }],
     },
+    {
+      // The same server, whose tag path fails: a service that cannot tell its resources' tags.
+      name: 'gadgets', upstream: `http://127.0.0.1:${(widgets.address() as { port: number }).port}`, protocol: 'rest-json', resourceTags: '/_tags',
+      routes: [{ match: 'GET /gadgets/{id}', action: 'GetGadget', resource: 'arn:aws:gadgets:{region}:{account}:gadget/{path.id}' }],
+    },
   ];
 
   before(async () => {
@@ -163,6 +171,11 @@ describe('data-plane authorization with routes, request values and resource poli
     upstream = await startUpstream();
     widgetsSeen = [];
     widgets = createServer((req: IncomingMessage, res) => {
+      if (req.url?.startsWith('/_tags?') === true) {
+        res.writeHead(500);
+        res.end();
+        return;
+      }
       widgetsSeen.push(`${req.method} ${req.url} ${String(req.headers['x-portcullis-action'])}`);
       req.resume();
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -244,6 +257,39 @@ describe('data-plane authorization with routes, request values and resource poli
     assert.match(elsewhere.body, /ValidationException/);
     // A request that names no pipeline is refused, not authorized on a guess.
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [] })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.name === 'ValidationException' && e.$metadata?.httpStatusCode === 400);
+  });
+
+  it("conditions on the upstream's resource tags: aws:ResourceTag as the service tells it; a service that cannot tell is a 502", async () => {
+    const admin = pipelines(gw.admin);
+    const dev = (await admin.send(new CreatePipelineCommand({ name: 'dev', uniqueId: 'tag-dev', tags: [{ key: 'env', value: 'dev' }] }))).pipelineId!;
+    const prod = (await admin.send(new CreatePipelineCommand({ name: 'prod', uniqueId: 'tag-prod', tags: [{ key: 'env', value: 'prod' }] }))).pipelineId!;
+    const untagged = (await admin.send(new CreatePipelineCommand({ name: 'none', uniqueId: 'tag-none' }))).pipelineId!;
+    const iam = new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, maxAttempts: 1, requestHandler: handler() });
+    await iam.send(new CreateUserCommand({ UserName: 'carol' }));
+    await iam.send(new PutUserPolicyCommand({ UserName: 'carol', PolicyName: 'dev-only', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [
+      { Effect: 'Allow', Action: ['datapipeline:DescribePipelines', 'datapipeline:DeletePipeline'], Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'dev' } } },
+    ] }) }));
+    const k = await iam.send(new CreateAccessKeyCommand({ UserName: 'carol' }));
+    const carol = pipelines({ accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! });
+
+    const out = await carol.send(new DescribePipelinesCommand({ pipelineIds: [dev] }));
+    assert.equal(out.pipelineDescriptionList?.[0]?.pipelineId, dev);
+    for (const ids of [[prod], [untagged], [dev, prod]]) {
+      await assert.rejects(carol.send(new DescribePipelinesCommand({ pipelineIds: ids })), (e: Error) => e.name === 'AccessDeniedException' && !e.message.includes(`pipeline/${dev} `), ids.join(','));
+    }
+    await assert.rejects(carol.send(new DeletePipelineCommand({ pipelineId: prod })), { name: 'AccessDeniedException' });
+    await carol.send(new DeletePipelineCommand({ pipelineId: dev }));
+    // Gone: once the gateway asks again (tags are kept a second), the service knows no such
+    // pipeline, so it has no tags and the condition no longer holds.
+    await waitFor(() => assert.rejects(carol.send(new DeletePipelineCommand({ pipelineId: dev })), { name: 'AccessDeniedException' }));
+
+    const path = '/gadgets/g1';
+    const signed = new Signer().sign({ method: 'GET', path, headers: { host: new URL(gw.url).host } }, { credentials: gw.admin, region: 'us-east-1', service: 'gadgets' });
+    const before = widgetsSeen.length;
+    const r = await send(gw, { method: 'GET', path, headers: signed.headers as OutgoingHttpHeaders });
+    assert.equal(r.status, 502, r.body);
+    assert.match(r.body, /did not tell the tags of arn:aws:gadgets:us-east-1:\d{12}:gadget\/g1/);
+    assert.equal(widgetsSeen.length, before, 'the request itself never reached the upstream');
   });
 
   it('REST routes: action and resource from the path; an unknown route is refused after the signature', async () => {
