@@ -17,6 +17,8 @@ const CLIENT_MESSAGES = /^(?:Connection terminated|timeout exceeded when trying 
 
 export function storeUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
+  // A host name with several addresses fails with one error per address tried.
+  if (e instanceof AggregateError && e.errors.some((x) => storeUnavailable(x))) return true;
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (SOCKET_ERRORS.has(code) || SERVER_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;

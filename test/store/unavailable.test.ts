@@ -88,6 +88,14 @@ describe('storeUnavailable, the pg client', () => {
     assert.equal(storeUnavailable(e), true);
   });
 
+  it('a host name whose every address refuses (one error per address) is unavailable', async () => {
+    // What net.connect gives when it tries each address of a name in turn; built from real refusals.
+    const port = await closedPort();
+    const refusals = await Promise.all(['127.0.0.1', '127.0.0.2'].map((host) => caught(() => new pg.Client({ connectionString: `postgres://postgres@${host}:${port}/x` }).connect())));
+    assert.equal(storeUnavailable(new AggregateError(refusals, '')), true);
+    assert.equal(storeUnavailable(new AggregateError([new TypeError('x')], '')), false);
+  });
+
   it('a server that never answers the connection is unavailable (the client gives up)', async () => {
     // A listener that accepts and says nothing: the pg client times out on its own.
     const silent = createServer(() => undefined);
