@@ -108,13 +108,7 @@ export class Upstream {
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         path: this.#base + (req.url ?? '/'),
-        headers: {
-          ...forwardable(req.rawHeaders),
-          host: this.#url.host,
-          ...(size !== undefined ? { 'content-length': String(size) } : {}),
-          ...identity,
-          'x-amzn-requestid': requestId,
-        },
+        headers: Object.assign(forwardable(req.rawHeaders), { host: this.#url.host }, size !== undefined ? { 'content-length': String(size) } : undefined, identity, { 'x-amzn-requestid': requestId }),
         // Streamed with backpressure; a body that fails its check aborts the upstream request, so
         // the upstream never sees the end of a body that was wrong.
         body,
@@ -124,7 +118,8 @@ export class Upstream {
         const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
         for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
         if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
-        res.writeHead(up.statusCode, { ...headers, 'x-amzn-requestid': requestId });
+        headers['x-amzn-requestid'] = requestId;
+        res.writeHead(up.statusCode, headers);
         return res;
       },
     ).then(
@@ -159,8 +154,10 @@ export class Upstream {
     if (hit !== undefined && now - hit.at < TAGS_TTL_MS) return hit.tags;
     const tags = this.#askTags(`${this.#base}${path}?resource=${encodeURIComponent(resource)}`, resource);
     if (this.#tags.size >= 10_000) this.#tags.clear();
-    this.#tags.set(resource, { at: now, tags });
-    tags.catch(() => this.#tags.delete(resource));
+    const entry = { at: now, tags };
+    this.#tags.set(resource, entry);
+    // A failed answer is not kept: the next request asks again.
+    tags.catch(() => this.#tags.get(resource) === entry && this.#tags.delete(resource));
     return tags;
   }
 
@@ -172,14 +169,17 @@ export class Upstream {
     } catch {
       throw failed('no answer');
     }
-    let text = '';
+    const chunks: Buffer[] = [];
+    let size = 0;
     for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      text += chunk.toString('utf8');
-      if (text.length > MAX_TAGS_ANSWER) {
+      size += chunk.length;
+      if (size > MAX_TAGS_ANSWER) {
         answer.body.destroy();
         throw failed('answer too large');
       }
+      chunks.push(chunk);
     }
+    const text = Buffer.concat(chunks).toString('utf8');
     if (answer.statusCode === 404) return NO_TAGS;
     if (answer.statusCode !== 200) throw failed(`status ${answer.statusCode}`);
     let parsed: unknown;
