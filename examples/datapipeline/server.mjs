@@ -112,8 +112,8 @@ const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url.startsWith('/_portcullis/resource-tags?')) {
       const arn = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1)).get('resource') ?? '';
       const p = pipelines.get(/:pipeline\/([^/]+)$/.exec(arn)?.[1] ?? '');
-      if (!p) return send(res, 404, { message: 'no such pipeline' });
-      return send(res, 200, { tags: Object.fromEntries(p.tags.map((t) => [t.key, t.value])) });
+      // A pipeline that does not exist has no tags (an empty object, not a 404: the gateway takes only a 200).
+      return send(res, 200, { tags: Object.fromEntries((p?.tags ?? []).map((t) => [t.key, t.value])) });
     }
     seen.push({ method: req.method, url: req.url, headers: req.headers });
     if (publicKey && !identityValid(req)) return send(res, 403, { __type: 'AccessDeniedException', message: 'The request does not carry an identity signed by the gateway.' });

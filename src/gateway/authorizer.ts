@@ -18,6 +18,13 @@ interface Loaded {
   readonly tags: readonly Tag[];
 }
 
+/** A resource's own policy (several texts act as one), the account that owns it, and its kind. */
+export interface ResourcePolicyInput {
+  readonly text: string | readonly string[];
+  readonly account: string;
+  readonly kind: 'trust' | 'resource';
+}
+
 export class Authorizer {
   readonly #store: Store;
   readonly #clock: Clock;
@@ -49,20 +56,12 @@ export class Authorizer {
     action: string,
     resource: string,
     context: RequestContext,
-    resourcePolicy?: { readonly text: string | readonly string[]; readonly account: string; readonly kind: 'trust' | 'resource' },
+    resourcePolicy?: ResourcePolicyInput,
   ): Promise<Decision> {
-    const { set, tags } = await this.#policySet(principal);
+    const { policies, tags } = await this.#policies(principal, resource, resourcePolicy);
     for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
     const session = principal.session;
     if (session !== undefined) for (const [k, v] of Object.entries(session.tags)) context.set(`aws:PrincipalTag/${k}`, v);
-    // A federated user's session policies always apply: with none, the session may do nothing.
-    const sessionPolicies = session === undefined || (session.policies.length === 0 && principal.type !== 'federated-user')
-      ? undefined
-      : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
-    const resourcePolicies = resourcePolicy === undefined
-      ? undefined
-      : (typeof resourcePolicy.text === 'string' ? [resourcePolicy.text] : resourcePolicy.text)
-        .map((text) => this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(text)}`, text, resourcePolicy.kind));
     const decision = evaluate(
       {
         principal: principal.type === 'assumed-role'
@@ -73,7 +72,7 @@ export class Authorizer {
         resourceAccount: resourcePolicy?.account,
         context,
       },
-      { ...set, session: sessionPolicies, resource: resourcePolicies },
+      policies,
     );
     // A role's trust policy must itself allow, whatever the identity policies say.
     // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html
@@ -81,6 +80,30 @@ export class Authorizer {
       return { decision: 'implicitDeny', matched: [], reason: 'implicit-deny:trust' };
     }
     return decision;
+  }
+
+  /**
+   * Could any policy that decides `principal` on `resource` look at the resource's tags? Only then
+   * are they worth asking an upstream for.
+   */
+  async readsResourceTags(principal: Principal, resource: string, resourcePolicy?: ResourcePolicyInput): Promise<boolean> {
+    const { policies: p } = await this.#policies(principal, resource, resourcePolicy);
+    return [...p.identity, ...(p.boundary === undefined ? [] : [p.boundary]), ...(p.session ?? []), ...(p.resource ?? [])].some((c) => c.readsResourceTags);
+  }
+
+  /** Every policy that decides `principal` on `resource`, compiled, with the principal's tags. */
+  async #policies(principal: Principal, resource: string, resourcePolicy: ResourcePolicyInput | undefined): Promise<{ policies: PolicySet; tags: readonly Tag[] }> {
+    const { set, tags } = await this.#policySet(principal);
+    const session = principal.session;
+    // A federated user's session policies always apply: with none, the session may do nothing.
+    const sessionPolicies = session === undefined || (session.policies.length === 0 && principal.type !== 'federated-user')
+      ? undefined
+      : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
+    const resourcePolicies = resourcePolicy === undefined
+      ? undefined
+      : (typeof resourcePolicy.text === 'string' ? [resourcePolicy.text] : resourcePolicy.text)
+        .map((text) => this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(text)}`, text, resourcePolicy.kind));
+    return { policies: { ...set, session: sessionPolicies, resource: resourcePolicies }, tags };
   }
 
   #policySet(principal: Principal): Promise<Loaded> {

@@ -134,7 +134,8 @@ function readBody(req: IncomingMessage, max: number): Promise<{ body: Buffer; sh
       const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       resolve({ body, sha256: sha256Hex(body) });
     });
-    req.once('error', reject);
+    // The client went away (or broke the body off) before the end: nothing of ours failed.
+    req.once('error', () => reject(new PortcullisError('IncompleteBody', 'The request body ended before it was complete.')));
   });
 }
 
@@ -394,21 +395,25 @@ export class Pipeline {
       trail.resource = resources.join(',');
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
       if (route !== undefined) addRequestKeys(context, route, values);
-      // Each resource's own tags, as its upstream tells them (aws:ResourceTag/…), asked all at once.
-      const tagsOf = await Promise.all(resources.map((r) => upstream.resourceTags(r)));
+      const policies = resources.map((r) => upstream.resourcePolicy(r, values.account));
+      // Each resource's own tags (aws:ResourceTag/…), asked of the upstream all at once, and only
+      // when a policy that decides could read them: a caller without such policies costs no lookup.
+      const tagsOf = await Promise.all(resources.map(async (r, i) =>
+        upstream.service.resourceTags !== undefined && await this.#d.authorizer.readsResourceTags(principal, r, policies[i]) ? upstream.resourceTags(r) : undefined));
       let reason = '';
       for (const [i, resource] of resources.entries()) {
-        const tags = tagsOf[i]!;
-        const resourceContext = tags.size === 0 ? context : context.copy();
-        for (const [k, v] of tags) resourceContext.set(`aws:ResourceTag/${k}`, v);
-        const decision = await this.#d.authorizer.authorize(principal, action, resource, resourceContext, upstream.resourcePolicy(resource, values.account));
+        const tags = tagsOf[i];
+        const resourceContext = tags === undefined || tags.size === 0 ? context : context.copy();
+        for (const [k, v] of tags ?? []) resourceContext.set(`aws:ResourceTag/${k}`, v);
+        const decision = await this.#d.authorizer.authorize(principal, action, resource, resourceContext, policies[i]);
         if (decision.decision !== 'allowed') {
           trail.denial = decision.reason;
           throw accessDenied(principal.arn, action, resource, decision);
         }
         reason ||= decision.reason;
       }
-      const identity = await this.#d.identity.headers(req.method ?? 'GET', req.url ?? '/', {
+      // Signed as the upstream will see it: under the upstream URL's own path, if it has one.
+      const identity = await this.#d.identity.headers(req.method ?? 'GET', upstream.pathOf(req.url ?? '/'), {
         'x-portcullis-principal': principal.arn,
         'x-portcullis-account': principal.accountId,
         'x-portcullis-user-id': principal.userId,

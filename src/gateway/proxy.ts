@@ -35,7 +35,10 @@ function forwardable(raw: readonly string[]): Record<string, string[]> {
 const NO_TAGS: ReadonlyMap<string, string> = new Map();
 /** How long a resource's tags are trusted before the upstream is asked again. */
 const TAGS_TTL_MS = 1000;
+/** A tag lookup is a small read: it waits at most this long, whatever the service's timeout. */
+const TAGS_TIMEOUT_MS = 5000;
 const MAX_TAGS_ANSWER = 64 * 1024;
+const MAX_TAGGED_ARN = 2048;
 
 /** The resource-based policies that apply to a resource, with the account that owns the resource. */
 export interface ResourcePolicy {
@@ -52,8 +55,8 @@ export class Upstream {
   /** The upstream URL's own path, without a trailing `/`: what every request's path is put under. */
   readonly #base: string;
   readonly #pool: Pool;
-  /** Resource tags the upstream told, kept for TAGS_TTL_MS; lookups under way are shared. */
-  readonly #tags = new Map<string, { readonly at: number; readonly tags: Promise<ReadonlyMap<string, string>> }>();
+  /** Resource tags the upstream told, kept TAGS_TTL_MS after the answer; lookups under way are shared. */
+  readonly #tags = new Map<string, { doneAt: number | undefined; tags: Promise<ReadonlyMap<string, string>> }>();
 
   /** `previous`: the same service before a reload; its connection pool is kept when the upstream did not move. */
   constructor(service: UpstreamService, previous?: Upstream) {
@@ -107,7 +110,7 @@ export class Upstream {
     return this.#pool.stream(
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        path: this.#base + (req.url ?? '/'),
+        path: this.pathOf(req.url ?? '/'),
         headers: Object.assign(forwardable(req.rawHeaders), { host: this.#url.host }, size !== undefined ? { 'content-length': String(size) } : undefined, identity, { 'x-amzn-requestid': requestId }),
         // Streamed with backpressure; a body that fails its check aborts the upstream request, so
         // the upstream never sees the end of a body that was wrong.
@@ -141,6 +144,11 @@ export class Upstream {
     );
   }
 
+  /** The path a request target is sent to the upstream with (under the upstream URL's own path). */
+  pathOf(target: string): string {
+    return this.#base + target;
+  }
+
   /**
    * The tags of `resource`, as the upstream tells them at `resourceTags` (none when the service
    * has no such path, or the upstream does not know the resource). An upstream that cannot say is
@@ -149,38 +157,55 @@ export class Upstream {
   resourceTags(resource: string): Promise<ReadonlyMap<string, string>> {
     const path = this.service.resourceTags;
     if (path === undefined || resource === '*') return Promise.resolve(NO_TAGS);
+    if (resource.length > MAX_TAGGED_ARN) return Promise.reject(new PortcullisError('ValidationError', `A resource ARN of more than ${MAX_TAGGED_ARN} characters has no tags to ask for.`));
     const now = Date.now();
     const hit = this.#tags.get(resource);
-    if (hit !== undefined && now - hit.at < TAGS_TTL_MS) return hit.tags;
-    const tags = this.#askTags(`${this.#base}${path}?resource=${encodeURIComponent(resource)}`, resource);
+    // A lookup under way is shared whatever its age; a finished one is kept TAGS_TTL_MS.
+    if (hit !== undefined && (hit.doneAt === undefined || now - hit.doneAt < TAGS_TTL_MS)) return hit.tags;
     if (this.#tags.size >= 10_000) this.#tags.clear();
-    const entry = { at: now, tags };
+    const entry: { doneAt: number | undefined; tags: Promise<ReadonlyMap<string, string>> } = { doneAt: undefined, tags: Promise.resolve(NO_TAGS) };
+    entry.tags = this.#askTags(`${this.#base}${path}?resource=${encodeURIComponent(resource)}`, resource).then(
+      (tags) => {
+        entry.doneAt = Date.now();
+        return tags;
+      },
+      (e: unknown) => {
+        // A failed answer is not kept: the next request asks again.
+        if (this.#tags.get(resource) === entry) this.#tags.delete(resource);
+        throw e;
+      },
+    );
     this.#tags.set(resource, entry);
-    // A failed answer is not kept: the next request asks again.
-    tags.catch(() => this.#tags.get(resource) === entry && this.#tags.delete(resource));
-    return tags;
+    return entry.tags;
   }
 
   async #askTags(path: string, resource: string): Promise<ReadonlyMap<string, string>> {
     const failed = (why: string) => new PortcullisError('BadGateway', `The ${this.service.name} service did not tell the tags of ${resource.slice(0, 256)} (${why}).`);
+    const timeout = Math.min(this.service.timeoutMs, TAGS_TIMEOUT_MS);
     let answer: Dispatcher.ResponseData;
+    let text: string;
     try {
-      answer = await this.#pool.request({ method: 'GET', path, headers: { accept: 'application/json' } });
-    } catch {
+      answer = await this.#pool.request({ method: 'GET', path, headers: { accept: 'application/json' }, headersTimeout: timeout, bodyTimeout: timeout });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_TAGS_ANSWER) {
+          answer.body.destroy();
+          throw failed('answer too large');
+        }
+        chunks.push(chunk);
+      }
+      text = Buffer.concat(chunks).toString('utf8');
+    } catch (e) {
+      if (e instanceof PortcullisError) throw e;
+      if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError) {
+        throw new PortcullisError('GatewayTimeout', `The ${this.service.name} service did not tell the tags of ${resource.slice(0, 256)} within ${timeout} ms.`);
+      }
       throw failed('no answer');
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_TAGS_ANSWER) {
-        answer.body.destroy();
-        throw failed('answer too large');
-      }
-      chunks.push(chunk);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (answer.statusCode === 404) return NO_TAGS;
+    // Only a 200 with a tags object is an answer: a 404 from a wrong path must not read as "no tags",
+    // or a Deny that names a tag would silently never apply.
     if (answer.statusCode !== 200) throw failed(`status ${answer.statusCode}`);
     let parsed: unknown;
     try {

@@ -175,6 +175,8 @@ export function compileRoute(rule: RouteRule, rest: boolean): Route {
   const resource = parseTemplate(rule.resource ?? '*');
   const conditions = Object.entries(rule.conditions ?? {}).map(([k, t]) => [k, parseTemplate(t)] as const);
   for (const [k] of conditions) if (!/^[A-Za-z0-9-]+:[A-Za-z0-9_./-]+$/.test(k)) throw new TypeError(`\`${k}\` is not a condition key (service:Name)`);
+  // Global keys (aws:…) are the gateway's to fill from what it verified; a route must not set them from the request.
+  for (const [k] of conditions) if (/^aws:/i.test(k)) throw new TypeError(`\`${k}\` is a global condition key; a route names only its service's keys`);
   const requestTags = rule.requestTags === undefined ? undefined : parseTemplate(rule.requestTags);
   if (requestTags !== undefined && (requestTags.length !== 1 || !('source' in requestTags[0]!) || requestTags[0].source !== 'body')) {
     throw new TypeError('`requestTags` must be one `{body.x}` placeholder');

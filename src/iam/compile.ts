@@ -43,6 +43,8 @@ export interface CompiledPolicy {
   readonly kind: PolicyKind;
   readonly document: PolicyDocument;
   readonly statements: readonly CompiledStatement[];
+  /** Does the policy name a resource's tags anywhere (a condition key, a policy variable)? */
+  readonly readsResourceTags: boolean;
   /**
    * The statements whose Action/NotAction covers `actionLower`. Which statements an action
    * selects never depends on the request, so the answer is kept per action (bounded).
@@ -153,6 +155,8 @@ export function compilePolicy(id: string, document: PolicyDocument, kind: Policy
     kind,
     document,
     statements,
+    // Looked for in the whole document, so that no spelling or place of the key is missed.
+    readsResourceTags: /resourcetag\//i.test(JSON.stringify(document)),
     statementsFor(actionLower) {
       let hit = byAction.get(actionLower);
       if (hit === undefined) {

@@ -106,6 +106,7 @@ describe('route templates', () => {
       assert.throws(() => load([{ ...svc, routes: [{ match: 'Create Pipeline' }] }]), (e) => e instanceof ConfigError && /services\[0\]\.routes/.test(e.message));
       assert.throws(() => load([{ ...svc, routes: [{ match: 'X', resource: '{nope.x}' }] }]), (e) => e instanceof ConfigError && /unknown placeholder/.test(e.message));
       assert.throws(() => load([{ ...svc, routes: [{ match: 'X', typo: 1 }] }]), (e) => e instanceof ConfigError && /routes\[0\]\.typo/.test(e.message));
+      assert.throws(() => load([{ ...svc, routes: [{ match: 'X', conditions: { 'aws:ResourceTag/env': '{body.env}' } }] }]), (e) => e instanceof ConfigError && /global condition key/.test(e.message));
       for (const bad of ['tags', 'http://elsewhere/tags', '/tags?x=1', 7]) {
         assert.throws(() => load([{ ...svc, resourceTags: bad }]), (e) => e instanceof ConfigError && /services\[0\]\.resourceTags/.test(e.message), String(bad));
       }
@@ -160,7 +161,7 @@ describe('data-plane authorization with routes, request values and resource poli
       routes: [{ match: 'GET /widgets/{id}', action: 'GetWidget', resource: 'arn:aws:widgets:{region}:{account}:widget/{path.id}' }],
     },
     {
-      // The same server, whose tag path fails: a service that cannot tell its resources' tags.
+      // The same server, which has no such tag path: a service that cannot tell its resources' tags.
       name: 'gadgets', upstream: `http://127.0.0.1:${(widgets.address() as { port: number }).port}`, protocol: 'rest-json', resourceTags: '/_tags',
       routes: [{ match: 'GET /gadgets/{id}', action: 'GetGadget', resource: 'arn:aws:gadgets:{region}:{account}:gadget/{path.id}' }],
     },
@@ -172,7 +173,8 @@ describe('data-plane authorization with routes, request values and resource poli
     widgetsSeen = [];
     widgets = createServer((req: IncomingMessage, res) => {
       if (req.url?.startsWith('/_tags?') === true) {
-        res.writeHead(500);
+        // As a server without that path answers: a 404 must not read as "no tags".
+        res.writeHead(404);
         res.end();
         return;
       }
@@ -259,7 +261,7 @@ describe('data-plane authorization with routes, request values and resource poli
     await assert.rejects(client.send(new DescribePipelinesCommand({ pipelineIds: [] })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.name === 'ValidationException' && e.$metadata?.httpStatusCode === 400);
   });
 
-  it("conditions on the upstream's resource tags: aws:ResourceTag as the service tells it; a service that cannot tell is a 502", async () => {
+  it("conditions on the upstream's resource tags: aws:ResourceTag as the service tells it, asked only for policies that read it; a service that cannot tell is a 502", async () => {
     const admin = pipelines(gw.admin);
     const dev = (await admin.send(new CreatePipelineCommand({ name: 'dev', uniqueId: 'tag-dev', tags: [{ key: 'env', value: 'dev' }] }))).pipelineId!;
     const prod = (await admin.send(new CreatePipelineCommand({ name: 'prod', uniqueId: 'tag-prod', tags: [{ key: 'env', value: 'prod' }] }))).pipelineId!;
@@ -283,12 +285,18 @@ describe('data-plane authorization with routes, request values and resource poli
     // pipeline, so it has no tags and the condition no longer holds.
     await waitFor(() => assert.rejects(carol.send(new DeletePipelineCommand({ pipelineId: dev })), { name: 'AccessDeniedException' }));
 
-    const path = '/gadgets/g1';
-    const signed = new Signer().sign({ method: 'GET', path, headers: { host: new URL(gw.url).host } }, { credentials: gw.admin, region: 'us-east-1', service: 'gadgets' });
+    const gadget = (creds: Creds) => {
+      const path = '/gadgets/g1';
+      const signed = new Signer().sign({ method: 'GET', path, headers: { host: new URL(gw.url).host } }, { credentials: creds, region: 'us-east-1', service: 'gadgets' });
+      return send(gw, { method: 'GET', path, headers: signed.headers as OutgoingHttpHeaders });
+    };
+    // The administrator's policies never read a resource's tags: no lookup, so the broken tag path does not matter.
+    assert.equal((await gadget(gw.admin)).status, 200);
+    // carol's do: her request needs the tags, the service cannot tell them (a 404), and the request stops there.
     const before = widgetsSeen.length;
-    const r = await send(gw, { method: 'GET', path, headers: signed.headers as OutgoingHttpHeaders });
+    const r = await gadget({ accessKeyId: k.AccessKey!.AccessKeyId!, secretAccessKey: k.AccessKey!.SecretAccessKey! });
     assert.equal(r.status, 502, r.body);
-    assert.match(r.body, /did not tell the tags of arn:aws:gadgets:us-east-1:\d{12}:gadget\/g1/);
+    assert.match(r.body, /did not tell the tags of arn:aws:gadgets:us-east-1:\d{12}:gadget\/g1 \(status 404\)/);
     assert.equal(widgetsSeen.length, before, 'the request itself never reached the upstream');
   });
 

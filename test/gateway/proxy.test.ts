@@ -17,6 +17,7 @@ import { CreatePipelineCommand, DataPipelineClient, DeletePipelineCommand, Descr
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { verifyIdentity } from '../../src/gateway/identity.js';
+import { Upstream } from '../../src/gateway/proxy.js';
 import { removeDir, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
@@ -134,6 +135,15 @@ describe('the data plane', () => {
       } else shared = 0;
     }
     assert.ok(shared > 1, 'some concurrent requests were signed together');
+  });
+
+  it('an upstream URL with a path of its own: requests go under it, and the identity is signed for that path', () => {
+    const svc = { name: 'based', upstream: 'http://127.0.0.1:1/base/', protocol: 'json1.1' as const, maxBodyBytes: 1, timeoutMs: 1, account: undefined, routes: [], resourcePolicies: [] };
+    const based = new Upstream(svc);
+    assert.equal(based.pathOf('/'), '/base/');
+    assert.equal(based.pathOf('/x?y=1'), '/base/x?y=1');
+    assert.equal(new Upstream({ ...svc, upstream: 'http://127.0.0.1:1' }).pathOf('/x'), '/x');
+    based.close();
   });
 
   it('a user allowed only datapipeline:List* gets AccessDenied on create; spoofed identity headers are dropped', async () => {
