@@ -271,3 +271,34 @@ describe('the data plane with large bodies', () => {
     }
   });
 });
+
+describe('an upstream behind a base path', () => {
+  it('requests go under the base path, and the identity is signed for the path the upstream receives', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'portcullis-base-'));
+    const dataDir = join(work, 'data');
+    let upstream: { proc: ChildProcess; url: string } | undefined;
+    let gw: RunningGateway | undefined;
+    try {
+      const first = await startGateway({ dataDir });
+      const keyPem = await fetchText(`${first.url}/_portcullis/identity-key`, first.caPem);
+      assert.equal(await first.stop(), 0);
+      writeFileSync(join(work, 'identity.pem'), keyPem);
+      // The example upstream refuses (403) any request whose identity does not verify for the path it received.
+      upstream = await startUpstream(['--identity-key', join(work, 'identity.pem')]);
+      writeFileSync(join(work, 'config.json'), JSON.stringify({ services: [{ name: 'datapipeline', upstream: `${upstream.url}/base`, protocol: 'json1.1' }] }));
+      gw = await startGateway({ dataDir, args: ['--config', join(work, 'config.json')] });
+      const client = new DataPipelineClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, maxAttempts: 1, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) }) });
+      const listed = await client.send(new ListPipelinesCommand({}));
+      assert.deepEqual(listed.pipelineIdList, []);
+      const seen = JSON.parse(await (await fetch(`${upstream.url}/_requests`)).text()) as Array<{ method: string; url: string; headers: Record<string, string> }>;
+      const last = seen.at(-1)!;
+      assert.equal(last.url, '/base/');
+      assert.ok(verifyIdentity(keyPem, 'POST', '/base/', last.headers));
+      assert.ok(!verifyIdentity(keyPem, 'POST', '/', last.headers), 'not for the path the caller sent');
+    } finally {
+      if (gw !== undefined) assert.equal(await gw.stop(), 0);
+      upstream?.proc.kill('SIGTERM');
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
