@@ -116,6 +116,14 @@ describe('identity signatures', () => {
     }), { numRuns: 300 });
   });
 
+  it("upstreams written in Node import the verifier as the package's `portcullis/identity`", async () => {
+    const name = 'portcullis/identity'; // through package.json "exports", as an upstream would
+    const pkg = (await import(name)) as { verifyIdentity: typeof verifyIdentity };
+    const [r] = await batch(1, 60);
+    assert.ok(pkg.verifyIdentity(signer.publicKeyPem, r!.method, r!.path, r!.headers));
+    assert.ok(!pkg.verifyIdentity(signer.publicKeyPem, r!.method, `${r!.path}x`, r!.headers));
+  });
+
   it('merkleProofs: the root of one leaf is the leaf; of several, each path leads to the same root', () => {
     const leaf = Buffer.alloc(32, 7);
     assert.deepEqual(merkleProofs([leaf]), { root: leaf, proofs: [''] });
