@@ -3,7 +3,7 @@
  * graceful shutdown.
  */
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -151,9 +151,17 @@ export class Gateway {
     // its slot of maxConnections. So those are destroyed; only secured sockets get an answer.
     const secured = new WeakSet<object>();
     this.#server.on('secureConnection', (socket) => secured.add(socket));
+    // Sockets whose current request the pipeline has. When such a client breaks its request off, the
+    // pipeline audits it (IncompleteBody); the parser's complaint about the cut is not a second request.
+    const answering = new WeakSet<object>();
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      answering.add(req.socket);
+      res.once('close', () => answering.delete(req.socket));
+    });
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
       log.debug('malformed request', { code: e.code });
-      if (!socket.writable || !secured.has(socket)) {
+      const cutOff = e.code === 'HPE_INVALID_EOF_STATE' || e.code === 'ECONNRESET';
+      if (!socket.writable || !secured.has(socket) || (cutOff && answering.has(socket))) {
         socket.destroy();
         return;
       }
