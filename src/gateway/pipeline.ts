@@ -214,9 +214,36 @@ export class Pipeline {
     this.#verifier = new Verifier<Principal>({ region: deps.region, clock: deps.clock, lookup: deps.credentials.lookup });
   }
 
+  /** The request in progress on each connection, until its response is done. */
+  readonly #inFlight = new WeakMap<object, { readonly req: IncomingMessage; readonly res: ServerResponse; readonly trail: Trail }>();
+
+  /** Is a request of this connection being handled (and will be answered and audited here)? */
+  hasRequest(socket: object): boolean {
+    return this.#inFlight.has(socket);
+  }
+
+  /**
+   * The server cannot go on reading the request in progress on `socket` (its time ran out, its
+   * framing broke): it is answered with `err` and audited as the request it is, with its own id,
+   * and the connection closes. False when no request is in progress there, or it was answered
+   * already (what broke is then what came after it on the connection).
+   */
+  breakOff(socket: object, err: PortcullisError): boolean {
+    const r = this.#inFlight.get(socket);
+    if (r === undefined || r.res.headersSent) return false;
+    r.res.setHeader('connection', 'close');
+    this.#fail(r.req, r.res, r.trail, err, 'query');
+    return true;
+  }
+
   /** The Node request listener. Never throws: every failure becomes a response. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null, resource: null, known: false, denial: null };
+    const socket = req.socket;
+    this.#inFlight.set(socket, { req, res, trail });
+    res.once('close', () => {
+      if (this.#inFlight.get(socket)?.res === res) this.#inFlight.delete(socket);
+    });
     // Node stops reading header fields at maxHeadersCount and drops the rest without a word;
     // a request that reached the limit may have had more, so it is refused whole.
     if (req.rawHeaders.length > 2 * this.#d.maxHeaderCount) {

@@ -3,7 +3,7 @@
  * graceful shutdown.
  */
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -151,17 +151,12 @@ export class Gateway {
     // its slot of maxConnections. So those are destroyed; only secured sockets get an answer.
     const secured = new WeakSet<object>();
     this.#server.on('secureConnection', (socket) => secured.add(socket));
-    // Sockets whose current request the pipeline has. When such a client breaks its request off, the
-    // pipeline audits it (IncompleteBody); the parser's complaint about the cut is not a second request.
-    const answering = new WeakSet<object>();
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      answering.add(req.socket);
-      res.once('close', () => answering.delete(req.socket));
-    });
     this.#server.on('clientError', (e: Error & { code?: string }, socket) => {
       log.debug('malformed request', { code: e.code });
+      // A client that cut its request off mid-body is gone: the pipeline audits that request
+      // (IncompleteBody), and the parser's complaint about the cut is not a second one.
       const cutOff = e.code === 'HPE_INVALID_EOF_STATE' || e.code === 'ECONNRESET';
-      if (!socket.writable || !secured.has(socket) || (cutOff && answering.has(socket))) {
+      if (!socket.writable || !secured.has(socket) || (cutOff && pipeline.hasRequest(socket))) {
         socket.destroy();
         return;
       }
@@ -171,6 +166,8 @@ export class Gateway {
         : e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? new PortcullisError('RequestTimeout', 'Your socket connection to the server was not read from or written to within the timeout period.')
           : new PortcullisError('InvalidParameterValue', 'The request is not well-formed HTTP.');
+      // A request already under way (its body too slow, its framing broken) is answered and audited as itself.
+      if (pipeline.breakOff(socket, err)) return;
       const requestId = newRequestId();
       const out = renderError(err, { protocol: 'query', requestId });
       const head = Object.entries({ ...out.headers, connection: 'close', 'content-length': String(Buffer.byteLength(out.body)) })
