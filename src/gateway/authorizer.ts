@@ -57,11 +57,28 @@ export class Authorizer {
     resource: string,
     context: RequestContext,
     resourcePolicy?: ResourcePolicyInput,
+    /** The resource's tags (aws:ResourceTag/…), asked for only when a policy that decides could read them. */
+    resourceTags?: () => Promise<ReadonlyMap<string, string>>,
   ): Promise<Decision> {
-    const { policies, tags } = await this.#policies(principal, resource, resourcePolicy);
+    const { set, tags } = await this.#policySet(principal);
     for (const t of tags) context.set(`aws:PrincipalTag/${t.key}`, t.value);
     const session = principal.session;
     if (session !== undefined) for (const [k, v] of Object.entries(session.tags)) context.set(`aws:PrincipalTag/${k}`, v);
+    // A federated user's session policies always apply: with none, the session may do nothing.
+    const sessionPolicies = session === undefined || (session.policies.length === 0 && principal.type !== 'federated-user')
+      ? undefined
+      : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
+    const resourcePolicies = resourcePolicy === undefined
+      ? undefined
+      : (typeof resourcePolicy.text === 'string' ? [resourcePolicy.text] : resourcePolicy.text)
+        .map((text) => this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(text)}`, text, resourcePolicy.kind));
+    const policies: PolicySet = { ...set, session: sessionPolicies, resource: resourcePolicies };
+    let resourceContext = context;
+    if (resourceTags !== undefined && [...set.identity, set.boundary, ...(sessionPolicies ?? []), ...(resourcePolicies ?? [])].some((p) => p?.readsResourceTags === true)) {
+      const resourceTagValues = await resourceTags();
+      if (resourceTagValues.size > 0) resourceContext = context.copy();
+      for (const [k, v] of resourceTagValues) resourceContext.set(`aws:ResourceTag/${k}`, v);
+    }
     const decision = evaluate(
       {
         principal: principal.type === 'assumed-role'
@@ -70,7 +87,7 @@ export class Authorizer {
         action,
         resource,
         resourceAccount: resourcePolicy?.account,
-        context,
+        context: resourceContext,
       },
       policies,
     );
@@ -80,30 +97,6 @@ export class Authorizer {
       return { decision: 'implicitDeny', matched: [], reason: 'implicit-deny:trust' };
     }
     return decision;
-  }
-
-  /**
-   * Could any policy that decides `principal` on `resource` look at the resource's tags? Only then
-   * are they worth asking an upstream for.
-   */
-  async readsResourceTags(principal: Principal, resource: string, resourcePolicy?: ResourcePolicyInput): Promise<boolean> {
-    const { policies: p } = await this.#policies(principal, resource, resourcePolicy);
-    return [...p.identity, ...(p.boundary === undefined ? [] : [p.boundary]), ...(p.session ?? []), ...(p.resource ?? [])].some((c) => c.readsResourceTags);
-  }
-
-  /** Every policy that decides `principal` on `resource`, compiled, with the principal's tags. */
-  async #policies(principal: Principal, resource: string, resourcePolicy: ResourcePolicyInput | undefined): Promise<{ policies: PolicySet; tags: readonly Tag[] }> {
-    const { set, tags } = await this.#policySet(principal);
-    const session = principal.session;
-    // A federated user's session policies always apply: with none, the session may do nothing.
-    const sessionPolicies = session === undefined || (session.policies.length === 0 && principal.type !== 'federated-user')
-      ? undefined
-      : session.policies.map((text) => this.#compile(`session:${digest(text)}`, text));
-    const resourcePolicies = resourcePolicy === undefined
-      ? undefined
-      : (typeof resourcePolicy.text === 'string' ? [resourcePolicy.text] : resourcePolicy.text)
-        .map((text) => this.#compiled.get(`${resourcePolicy.kind}:${resource}:${digest(text)}`, text, resourcePolicy.kind));
-    return { policies: { ...set, session: sessionPolicies, resource: resourcePolicies }, tags };
   }
 
   #policySet(principal: Principal): Promise<Loaded> {

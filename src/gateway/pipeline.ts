@@ -214,12 +214,12 @@ export class Pipeline {
     this.#verifier = new Verifier<Principal>({ region: deps.region, clock: deps.clock, lookup: deps.credentials.lookup });
   }
 
-  /** The request in progress on each connection, until its response is done. */
-  readonly #inFlight = new WeakMap<object, { readonly req: IncomingMessage; readonly res: ServerResponse; readonly trail: Trail }>();
+  /** The latest request of each connection (its response says whether it is still in progress). */
+  readonly #latest = new WeakMap<object, { readonly req: IncomingMessage; readonly res: ServerResponse; readonly trail: Trail }>();
 
   /** Is a request of this connection being handled (and will be answered and audited here)? */
   hasRequest(socket: object): boolean {
-    return this.#inFlight.has(socket);
+    return this.#latest.get(socket)?.res.writableFinished === false;
   }
 
   /**
@@ -229,7 +229,7 @@ export class Pipeline {
    * already (what broke is then what came after it on the connection).
    */
   breakOff(socket: object, err: PortcullisError): boolean {
-    const r = this.#inFlight.get(socket);
+    const r = this.#latest.get(socket);
     if (r === undefined || r.res.headersSent) return false;
     r.res.setHeader('connection', 'close');
     this.#fail(r.req, r.res, r.trail, err, 'query');
@@ -239,11 +239,7 @@ export class Pipeline {
   /** The Node request listener. Never throws: every failure becomes a response. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const trail: Trail = { requestId: newRequestId(), started: process.hrtime.bigint(), service: null, action: null, principal: null, accessKeyId: null, resource: null, known: false, denial: null };
-    const socket = req.socket;
-    this.#inFlight.set(socket, { req, res, trail });
-    res.once('close', () => {
-      if (this.#inFlight.get(socket)?.res === res) this.#inFlight.delete(socket);
-    });
+    this.#latest.set(req.socket, { req, res, trail });
     // Node stops reading header fields at maxHeadersCount and drops the rest without a word;
     // a request that reached the limit may have had more, so it is refused whole.
     if (req.rawHeaders.length > 2 * this.#d.maxHeaderCount) {
@@ -422,17 +418,12 @@ export class Pipeline {
       trail.resource = resources.join(',');
       const context = requestContext({ principal, region: verified.region, sourceIp: req.socket.remoteAddress ?? '', tlsVersion: this.#tlsInfo(req.socket as TLSSocket).version, now: this.#d.clock() });
       if (route !== undefined) addRequestKeys(context, route, values);
-      const policies = resources.map((r) => upstream.resourcePolicy(r, values.account));
-      // Each resource's own tags (aws:ResourceTag/…), asked of the upstream all at once, and only
-      // when a policy that decides could read them: a caller without such policies costs no lookup.
-      const tagsOf = await Promise.all(resources.map(async (r, i) =>
-        upstream.service.resourceTags !== undefined && await this.#d.authorizer.readsResourceTags(principal, r, policies[i]) ? upstream.resourceTags(r) : undefined));
       let reason = '';
-      for (const [i, resource] of resources.entries()) {
-        const tags = tagsOf[i];
-        const resourceContext = tags === undefined || tags.size === 0 ? context : context.copy();
-        for (const [k, v] of tags ?? []) resourceContext.set(`aws:ResourceTag/${k}`, v);
-        const decision = await this.#d.authorizer.authorize(principal, action, resource, resourceContext, policies[i]);
+      for (const resource of resources) {
+        // Each resource's own tags are asked of the upstream only when a policy that decides could
+        // read them, one resource at a time: the first refusal stops the lookups.
+        const tags = upstream.service.resourceTags === undefined ? undefined : () => upstream.resourceTags(resource);
+        const decision = await this.#d.authorizer.authorize(principal, action, resource, context, upstream.resourcePolicy(resource, values.account), tags);
         if (decision.decision !== 'allowed') {
           trail.denial = decision.reason;
           throw accessDenied(principal.arn, action, resource, decision);
