@@ -9,19 +9,18 @@
  *   pools are per process);
  * - cached credentials and policies: a change one worker makes is relayed by this primary to
  *   the others at once (and, with PostgreSQL, reaches every node by LISTEN/NOTIFY anyway);
- * - the audit file: workers forward their batches of lines here, and this process alone writes
- *   and rotates `audit/audit.log`, as a single process does;
+ * - the audit file: every worker appends its batches of lines to `audit/audit.log` itself, and
+ *   this process alone rotates it, when a worker says it is full, then has them all reopen it;
  * - metrics: per worker (a scrape sees the worker that answered it).
  *
  * The primary prints the ready line once every worker listens, forwards SIGTERM/SIGINT (graceful
  * stop) and SIGHUP (reload of certificates and services) to them, and replaces a worker that dies while serving.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { once } from 'node:events';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { bootstrap } from '../gateway/bootstrap.js';
-import { AuditLog, auditReportLogger, isAuditMessage } from '../gateway/audit.js';
+import { isAuditMessage, rotateWhenFull, type AuditMessage } from '../gateway/audit.js';
 import { layout } from '../gateway/bootstrap.js';
 import { isChangeMessage } from '../gateway/changes.js';
 import { errorFields, type Logger } from '../gateway/log.js';
@@ -50,17 +49,19 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     await first.store.close();
   }
 
-  const audit = new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log) });
-  const workers = new Map<number, Worker>(); // by our worker id, 1..count
-  const stopped: Worker[] = [];
-  /** Once every worker is gone and its channel drained (its last audit lines arrive before 'disconnect'). */
-  const finish = (): void => {
-    const drained = stopped.filter((w) => w.isConnected()).map((w) => once(w, 'disconnect'));
-    const limit = new Promise((r) => setTimeout(r, 2000).unref());
-    void Promise.race([Promise.all(drained), limit])
-      .then(() => audit.close())
-      .finally(() => process.exit());
+  const auditDir = layout(config.dataDir).auditDir;
+  const rotateAudit = (): void => {
+    try {
+      if (!rotateWhenFull(auditDir, config.audit)) return;
+    } catch (e) {
+      log.error('cannot rotate the audit log', errorFields(e)); // the workers ask again
+      return;
+    }
+    for (const w of workers.values()) if (w.isConnected()) w.send({ portcullis: 'audit-rotated' } satisfies AuditMessage);
   };
+  const workers = new Map<number, Worker>(); // by our worker id, 1..count
+  /** Once every worker is gone: each wrote its last audit lines itself before it exited. */
+  const finish = (): void => process.exit();
   const deaths: number[] = [];
   let stopping = false;
   let ready = false;
@@ -70,8 +71,8 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     const w = cluster.fork({ [WORKER_ID_ENV]: String(id), [WORKER_COUNT_ENV]: String(count) });
     workers.set(id, w);
     w.on('message', (m: unknown) => {
-      if (isAuditMessage(m)) {
-        audit.append(m.lines);
+      if (isAuditMessage(m, 'audit-full')) {
+        rotateAudit();
       } else if (isChangeMessage(m)) {
         for (const [other, ow] of workers) if (other !== id && ow.isConnected()) ow.send(m);
       } else if (isReady(m)) {
@@ -84,7 +85,6 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     });
     w.on('exit', (code, signal) => {
       if (workers.get(id) === w) workers.delete(id);
-      stopped.push(w);
       if (stopping) {
         if (workers.size === 0) finish();
         return;

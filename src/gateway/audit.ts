@@ -3,10 +3,12 @@
  * DIR/audit/audit.log and rotated by size (audit.log.1 is the newest old file). Events hold
  * no secret, signature or session token: the type below has no field for one.
  *
- * With several workers (`--workers N`), each worker batches its lines as usual and forwards the
- * batch to the cluster primary (`ForwardedAudit`), which alone writes and rotates the file.
+ * With several workers (`--workers N`), every worker appends its own batches to the one file
+ * (O_APPEND: each batch is one write, so batches never interleave inside a line) and the cluster
+ * primary alone rotates it: a worker that finds the file full says so (`shared.full`), the primary
+ * moves the files along (`rotateWhenFull`) and tells every worker to reopen (`reopen`).
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 const FLUSH_MS = 50;
@@ -73,7 +75,7 @@ export interface AuditWriteReport {
   readonly error?: string;
 }
 
-/** Where the pipeline sends audit events: the file itself, or the process that writes it. */
+/** What the pipeline needs of the audit trail. */
 export interface AuditTrail {
   write(event: AuditEvent): void;
   close(): Promise<void>;
@@ -96,14 +98,19 @@ export class AuditLog implements AuditTrail {
   #dropped = 0;
   #retry: NodeJS.Timeout | undefined;
   readonly #report: ((r: AuditWriteReport) => void) | undefined;
+  /** The file is shared with other writers, and rotated by someone else (see the top of this file). */
+  readonly #shared: SharedAuditFile | undefined;
+  /** When this writer last said the file is full (at most once a second until it is reopened). */
+  #saidFullAt = -Infinity;
 
-  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number; report?: (r: AuditWriteReport) => void }) {
+  constructor(dir: string, opts: { maxFileBytes: number; keepFiles: number; report?: (r: AuditWriteReport) => void; shared?: SharedAuditFile | undefined }) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.#dir = dir;
     this.#file = join(dir, 'audit.log');
     this.#maxBytes = opts.maxFileBytes;
     this.#keep = opts.keepFiles;
     this.#report = opts.report;
+    this.#shared = opts.shared;
     this.#size = sizeOf(this.#file);
     this.#fd = this.#open();
   }
@@ -140,6 +147,7 @@ export class AuditLog implements AuditTrail {
         this.#writeAll(this.#partial);
         this.#partial = undefined;
       }
+      if (this.#shared !== undefined) this.#writeShared();
       // Write what fits in the current file, rotate at a line boundary, go on with the rest.
       while (this.#backlog !== '') {
         const rest = this.#backlog;
@@ -166,6 +174,31 @@ export class AuditLog implements AuditTrail {
     } catch (e) {
       this.#trouble(e);
     }
+  }
+
+  /**
+   * A shared file: the whole backlog in one write (other writers' batches land before or after it,
+   * never inside), then, if the file has reached its size, the rotator is told. Files may pass
+   * maxFileBytes by what the writers append before the rotation: about a batch each.
+   */
+  #writeShared(): void {
+    const lines = this.#backlog;
+    if (lines !== '') {
+      this.#backlog = '';
+      this.#writeAll(Buffer.from(lines));
+    }
+    const now = performance.now();
+    if (now - this.#saidFullAt >= 1000 && fstatSync(this.#fd).size >= this.#maxBytes) {
+      this.#saidFullAt = now;
+      this.#shared!.full();
+    }
+  }
+
+  /** The shared file was rotated: the next batch goes to a new audit.log. */
+  reopen(): void {
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+    this.#saidFullAt = -Infinity;
   }
 
   /** All of `buf`, or what is left of it kept in #partial when a write fails part way. */
@@ -204,15 +237,7 @@ export class AuditLog implements AuditTrail {
   #rotate(): void {
     closeSync(this.#fd);
     this.#fd = -1;
-    rmSync(join(this.#dir, `audit.log.${this.#keep}`), { force: true });
-    for (let i = this.#keep - 1; i >= 1; i--) {
-      try {
-        renameSync(join(this.#dir, `audit.log.${i}`), join(this.#dir, `audit.log.${i + 1}`));
-      } catch {
-        // that generation does not exist yet
-      }
-    }
-    renameSync(this.#file, join(this.#dir, 'audit.log.1'));
+    moveAlong(this.#dir, this.#keep);
     this.#size = 0;
     this.#fd = this.#open();
   }
@@ -231,36 +256,42 @@ export class AuditLog implements AuditTrail {
   }
 }
 
-/** A worker's audit trail: the same batching, then the batch goes to `send` (the primary). */
-export class ForwardedAudit implements AuditTrail {
-  readonly #batch: LineBatch;
-  #last: Promise<void> = Promise.resolve();
-
-  constructor(send: (lines: string) => Promise<void>) {
-    this.#batch = new LineBatch((lines) => {
-      this.#last = send(lines).catch(() => undefined); // a gone primary: nothing to write to
-    });
-  }
-
-  write(event: AuditEvent): void {
-    this.#batch.add(JSON.stringify(event) + '\n');
-  }
-
-  /** Flushes, and resolves once the primary has the last batch. */
-  async close(): Promise<void> {
-    this.#batch.flush();
-    await this.#last;
-  }
+/** How a writer of a shared audit file tells the one that rotates it that the file is full. */
+export interface SharedAuditFile {
+  full(): void;
 }
 
-/** A batch of audit lines on its way from a worker to the primary. */
+/** audit.log becomes audit.log.1, .1 becomes .2, …; the oldest beyond `keep` goes. */
+function moveAlong(dir: string, keep: number): void {
+  rmSync(join(dir, `audit.log.${keep}`), { force: true });
+  for (let i = keep - 1; i >= 1; i--) {
+    try {
+      renameSync(join(dir, `audit.log.${i}`), join(dir, `audit.log.${i + 1}`));
+    } catch {
+      // that generation does not exist yet
+    }
+  }
+  renameSync(join(dir, 'audit.log'), join(dir, 'audit.log.1'));
+}
+
+/**
+ * The rotation of a shared audit file (the cluster primary's part): true if audit.log had
+ * reached maxFileBytes and was moved along, and its writers must reopen. Several writers that
+ * find it full at once rotate it once: after the first, audit.log is new (or not there yet).
+ */
+export function rotateWhenFull(dir: string, opts: { maxFileBytes: number; keepFiles: number }): boolean {
+  if (sizeOf(join(dir, 'audit.log')) < opts.maxFileBytes) return false;
+  moveAlong(dir, opts.keepFiles);
+  return true;
+}
+
+/** Between the writers of a shared audit file and the cluster primary that rotates it. */
 export interface AuditMessage {
-  readonly portcullis: 'audit';
-  readonly lines: string;
+  readonly portcullis: 'audit-full' | 'audit-rotated';
 }
 
-export function isAuditMessage(m: unknown): m is AuditMessage {
-  return typeof m === 'object' && m !== null && (m as { portcullis?: unknown }).portcullis === 'audit' && typeof (m as { lines?: unknown }).lines === 'string';
+export function isAuditMessage(m: unknown, kind: AuditMessage['portcullis']): m is AuditMessage {
+  return typeof m === 'object' && m !== null && (m as { portcullis?: unknown }).portcullis === kind;
 }
 
 function sizeOf(path: string): number {

@@ -13,7 +13,7 @@ import { PortcullisError, renderError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import type { ChangeWatch, Store, StoreChange } from '../store/types.js';
 import { secureContextOptions, type Identity } from '../tls/policy.js';
-import { AuditLog, type AuditTrail, auditReportLogger, ForwardedAudit } from './audit.js';
+import { AuditLog, auditReportLogger } from './audit.js';
 import { bootstrap, bootstrapCertificateFiles, layout, writeCertificateBundle } from './bootstrap.js';
 import { Authorizer } from './authorizer.js';
 import { applyChange, cacheLifetime } from './changes.js';
@@ -45,8 +45,8 @@ export interface WorkerRole {
   readonly count: number;
   /** Sends a change this process made to its siblings (through the cluster primary). */
   readonly announce: (change: StoreChange) => void;
-  /** Hands a batch of audit lines to the primary, which writes the one audit file. */
-  readonly forwardAudit: (lines: string) => Promise<void>;
+  /** Tells the primary that the shared audit file reached its size (it rotates it, then calls `auditRotated`). */
+  readonly auditFull: () => void;
 }
 
 export class Gateway {
@@ -56,7 +56,7 @@ export class Gateway {
   readonly accountId: string;
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #audit: AuditTrail;
+  readonly #audit: AuditLog;
   readonly #lastUsed: LastUsedTracker;
   readonly #watchers: FSWatcher[] = [];
   readonly #tokenKeys: TokenKeyRing;
@@ -77,10 +77,9 @@ export class Gateway {
     this.#log = log;
     this.metrics = new Metrics();
     const worker = opts.worker;
-    // One writer per audit file: a worker among several hands its lines to the primary.
-    this.#audit = worker !== undefined && worker.count > 1
-      ? new ForwardedAudit(worker.forwardAudit)
-      : new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log) });
+    // A worker among several shares the audit file with its siblings; the primary rotates it.
+    const shared = worker !== undefined && worker.count > 1 ? { full: worker.auditFull } : undefined;
+    this.#audit = new AuditLog(layout(config.dataDir).auditDir, { ...config.audit, report: auditReportLogger(log), shared });
     this.#lastUsed = new LastUsedTracker(store, log, config.lastUsedFlushMs);
     this.#tokenKeys = tokenKeys;
     this.#upstreams = new Map(config.services.map((svc) => [svc.name, new Upstream(svc)]));
@@ -194,6 +193,11 @@ export class Gateway {
   }
 
   /** A change made elsewhere (another node, a sibling worker): drop what it makes stale. */
+  /** The primary rotated the shared audit file: write to the new one. */
+  auditRotated(): void {
+    this.#audit.reopen();
+  }
+
   applyChange(change: StoreChange): void {
     applyChange(change, this.#credentials, this.#authorizer);
   }

@@ -1,12 +1,12 @@
 /**
  * `--workers N`: one node as several processes on one listener, on the default SQLite store.
  * One ready line; connections spread over the workers (each counts its own metrics); one audit
- * file, written by the primary for all; a key deactivated through one worker is refused by every
+ * file that every worker appends to, rotated by the primary without losing or breaking a line; a key deactivated through one worker is refused by every
  * worker at once (the primary relays the change); a worker that dies is replaced; SIGTERM stops
  * them all, every audit line written, and exits 0.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -136,5 +136,45 @@ describe('--workers 2 on SQLite', () => {
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'worker gone');
     const audit = auditText(stopped);
     for (const id of ids) assert.ok(audit.includes(id), `request ${id} audited before the exit`);
+  });
+});
+
+describe('--workers 2: the shared audit file rotates', () => {
+  const MAX = 4096;
+  const KEEP = 30;
+
+  it('both workers append to it, the primary rotates it, and every request has exactly one whole line', async () => {
+    const conf = join(fleet.newDir(), 'portcullis.json');
+    writeFileSync(conf, JSON.stringify({ audit: { maxFileBytes: MAX, keepFiles: KEEP } }));
+    const gw = await fleet.start({ env: { PORTCULLIS_WORKERS: '2' }, args: ['--config', conf] });
+    const ids: string[] = [];
+    try {
+      // Waves of concurrent calls, each on a new connection: both workers write in the same moments.
+      for (let wave = 0; wave < 12; wave++) {
+        const replies = await Promise.all(Array.from({ length: 6 }, () => sts(gw, gw.admin).send(new GetCallerIdentityCommand({}))));
+        ids.push(...replies.map((r) => r.$metadata.requestId!));
+        await new Promise((r) => setTimeout(r, 60)); // past a 50 ms batch
+      }
+    } finally {
+      assert.equal(await fleet.stop(gw), 0);
+    }
+    const dir = join(gw.dataDir, 'audit');
+    const names = readdirSync(dir).sort((a, b) => Number(b.split('.')[2] ?? 0) - Number(a.split('.')[2] ?? 0));
+    assert.ok(names.length >= 4, `72 lines of ~450 bytes in 4 KiB files: several rotations, got ${names.join(', ')}`);
+    assert.ok(!names.includes(`audit.log.${KEEP}`), 'no file was dropped: nothing was lost to keepFiles');
+    const seen: string[] = [];
+    for (const name of names) {
+      const text = readFileSync(join(dir, name), 'utf8');
+      assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, `${name} mode`);
+      assert.ok(text.endsWith('\n'), `${name}: ends with a whole line`);
+      for (const line of text.slice(0, -1).split('\n')) {
+        const event = JSON.parse(line) as { requestId: string };
+        seen.push(event.requestId);
+      }
+      // A rotated file passes the limit by at most what the writers appended before the rotation.
+      if (name !== 'audit.log') assert.ok(statSync(join(dir, name)).size < 2 * MAX, `${name} is ${statSync(join(dir, name)).size} bytes`);
+    }
+    assert.equal(seen.length, ids.length, `${ids.length} requests, ${seen.length} lines`);
+    assert.deepEqual([...seen].sort(), [...ids].sort(), 'every request once');
   });
 });

@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../config/load.js';
-import type { AuditMessage } from '../../gateway/audit.js';
+import { isAuditMessage, type AuditMessage } from '../../gateway/audit.js';
 import { existingSealer, openStore } from '../../gateway/bootstrap.js';
 import { isChangeMessage, type ChangeMessage } from '../../gateway/changes.js';
 import { createLogger, errorFields } from '../../gateway/log.js';
@@ -24,10 +24,7 @@ function workerRole(): WorkerRole | undefined {
     id: Number(process.env[WORKER_ID_ENV] ?? cluster.worker?.id ?? 1),
     count: Number(process.env[WORKER_COUNT_ENV] ?? 1),
     announce: (change) => process.send?.({ portcullis: 'change', change } satisfies ChangeMessage),
-    forwardAudit: (lines) => new Promise<void>((resolve, reject) => {
-      if (process.send === undefined) return resolve();
-      process.send({ portcullis: 'audit', lines } satisfies AuditMessage, undefined, {}, (e: Error | null) => (e ? reject(e) : resolve()));
-    }),
+    auditFull: () => process.send?.({ portcullis: 'audit-full' } satisfies AuditMessage),
   };
 }
 
@@ -62,6 +59,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     // gone (killed) has no one to answer to and stops.
     process.on('message', (m: unknown) => {
       if (isChangeMessage(m)) gateway?.applyChange(m.change);
+      else if (isAuditMessage(m, 'audit-rotated')) gateway?.auditRotated();
     });
     process.on('disconnect', () => stop('disconnect'));
   }
