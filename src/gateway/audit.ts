@@ -125,12 +125,7 @@ export class AuditLog implements AuditTrail {
 
   /** Queues one event; see LineBatch. */
   write(event: AuditEvent): void {
-    this.append(JSON.stringify(event) + '\n');
-  }
-
-  /** Whole lines as `write` makes them: a worker's forwarded batch. */
-  append(lines: string): void {
-    this.#batch.add(lines);
+    this.#batch.add(JSON.stringify(event) + '\n');
   }
 
   /**
@@ -151,6 +146,12 @@ export class AuditLog implements AuditTrail {
       // Write what fits in the current file, rotate at a line boundary, go on with the rest.
       while (this.#backlog !== '') {
         const rest = this.#backlog;
+        // Mostly it all fits: then it is encoded once, and not measured first.
+        if (this.#size + rest.length * 3 <= this.#maxBytes) {
+          this.#backlog = '';
+          this.#writeAll(Buffer.from(rest));
+          break;
+        }
         let cut = rest.length;
         let bytes = Buffer.byteLength(rest);
         while (this.#size + bytes > this.#maxBytes && cut > 0) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { fixedClock, isoSeconds } from '../../src/core/clock.js';
+import { fixedClock, isoMillis, isoSeconds } from '../../src/core/clock.js';
 
 describe('clock', () => {
   it('isoSeconds: ISO 8601 in UTC to the whole second, as AWS writes times', () => {
@@ -11,6 +11,17 @@ describe('clock', () => {
       const s = isoSeconds(ms);
       assert.match(s, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       assert.equal(Date.parse(s), Math.floor(ms / 1000) * 1000);
+    }));
+  });
+
+  it('isoMillis writes what Date#toISOString writes, whichever second came before', () => {
+    assert.equal(isoMillis(1_733_587_200_007), '2024-12-07T16:00:00.007Z');
+    assert.equal(isoMillis(1_733_587_200_070.9), '2024-12-07T16:00:00.070Z');
+    assert.equal(isoMillis(-1), '1969-12-31T23:59:59.999Z');
+    // Pairs in the same second and in different ones: the remembered second never leaks.
+    const ms = fc.double({ min: -62_135_596_800_000, max: 253_402_300_799_999, noNaN: true });
+    fc.assert(fc.property(ms, fc.integer({ min: -2500, max: 2500 }), (a, d) => {
+      for (const t of [a, a + d, a]) assert.equal(isoMillis(t), new Date(t).toISOString());
     }));
   });
 
