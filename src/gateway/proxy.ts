@@ -19,15 +19,20 @@ const DROP = new Set([
   'host', 'content-length', 'authorization', 'x-amz-security-token',
   // The gateway answered any 100-continue itself; the upstream gets the body straight away.
   'expect',
+  // The gateway's own, both ways.
+  'x-amzn-requestid',
 ]);
 
-function forwardable(raw: readonly string[]): Record<string, string[]> {
-  // No prototype: a client's header named `__proto__` or `constructor` is a header like any other.
-  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+/**
+ * The caller's header fields that go on to the upstream, as the flat list (name, value, …) that
+ * undici and Node take as they are: cheaper than an object, and a field sent twice stays two.
+ */
+function forwardable(raw: readonly string[]): string[] {
+  const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (DROP.has(name) || name.startsWith('x-portcullis-')) continue;
-    (out[name] ??= []).push(raw[i + 1]!);
+    out.push(name, raw[i + 1]!);
   }
   return out;
 }
@@ -107,22 +112,33 @@ export class Upstream {
     let status: number | undefined;
     let bodyError: unknown;
     if (!Buffer.isBuffer(body)) body.once('error', (e) => (bodyError = e));
+    const headers = forwardable(req.rawHeaders);
+    headers.push('host', this.#url.host);
+    if (size !== undefined) headers.push('content-length', String(size));
+    for (const name in identity) headers.push(name, identity[name]!);
+    headers.push('x-amzn-requestid', requestId);
     return this.#pool.stream(
       {
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         path: this.pathOf(req.url ?? '/'),
-        headers: Object.assign(forwardable(req.rawHeaders), { host: this.#url.host }, size !== undefined ? { 'content-length': String(size) } : undefined, identity, { 'x-amzn-requestid': requestId }),
+        headers,
         // Streamed with backpressure; a body that fails its check aborts the upstream request, so
         // the upstream never sees the end of a body that was wrong.
         body,
       },
       (up) => {
         status = up.statusCode;
-        const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP.has(k) && k !== 'x-amzn-requestid') headers[k] = v;
-        if (up.headers['content-length'] !== undefined) headers['content-length'] = up.headers['content-length'];
-        headers['x-amzn-requestid'] = requestId;
-        res.writeHead(up.statusCode, headers);
+        const head: string[] = [];
+        for (const name of Object.keys(up.headers)) {
+          const v = up.headers[name];
+          if (v === undefined || DROP.has(name)) continue;
+          if (typeof v === 'string') head.push(name, v);
+          else for (const one of v) head.push(name, one);
+        }
+        const length = up.headers['content-length'];
+        if (typeof length === 'string') head.push('content-length', length);
+        head.push('x-amzn-requestid', requestId);
+        res.writeHead(up.statusCode, head);
         return res;
       },
     ).then(
