@@ -146,7 +146,7 @@ describe('the data plane', () => {
     based.close();
   });
 
-  it('a user allowed only datapipeline:List* gets AccessDenied on create; spoofed identity headers are dropped', async () => {
+  it('a user allowed only datapipeline:List* gets AccessDenied on create; spoofed identity headers and request ids are dropped', async () => {
     const admin = new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, maxAttempts: 1, requestHandler: handler() });
     await admin.send(new CreateUserCommand({ UserName: 'viewer' }));
     await admin.send(new PutUserPolicyCommand({ UserName: 'viewer', PolicyName: 'list', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'datapipeline:List*', Resource: '*' }] }) }));
@@ -162,11 +162,14 @@ describe('the data plane', () => {
     // A caller cannot pass its own identity headers through.
     viewer.middlewareStack.add((next) => async (args) => {
       (args.request as { headers: Record<string, string> }).headers['x-portcullis-principal'] = 'arn:aws:iam::000000000000:user/root';
+      (args.request as { headers: Record<string, string> }).headers['x-amzn-requestid'] = 'forged';
       return next(args);
     }, { step: 'build' });
     await viewer.send(new ListPipelinesCommand({}));
     const seen = JSON.parse(await (await fetch(`${upstream.url}/_requests`)).text()) as Array<{ headers: Record<string, string> }>;
     assert.match(seen.at(-1)!.headers['x-portcullis-principal']!, /:user\/viewer$/);
+    // Nor a request id: the upstream gets the gateway's, once.
+    assert.equal(seen.at(-1)!.headers['x-amzn-requestid'], seen.at(-1)!.headers['x-portcullis-request-id']);
   });
 
   it('AWS CLI: datapipeline commands through the gateway', async () => {
