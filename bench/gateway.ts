@@ -8,7 +8,7 @@
  * signature (the ceiling), Portcullis on one worker (like for like with the one bare process),
  * and Portcullis as `npm start` runs it (one worker per core).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { accountOfKeyId } from '../src/core/ids.js';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
+import { hasWrk, wrk, wrkRounds } from './wrk.js';
 
 const BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
 
@@ -66,16 +67,8 @@ function wrkScript(headers: Record<string, string>, body = BODY): string {
   return lines.join('\n') + '\n';
 }
 
-function wrk(url: string, script: string, seconds: number): { rps: number; non2xx: number } {
-  const out = execFileSync('wrk', ['-t1', '-c32', `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  if (!Number.isFinite(rps)) throw new Error(`could not read wrk's output:\n${out}`);
-  return { rps, non2xx };
-}
-
 export async function benchGateway(): Promise<number | undefined> {
-  if (spawnSync('wrk', ['--version']).error) {
+  if (!hasWrk()) {
     console.log('gateway: skipped, wrk is not installed (apt-get install wrk)');
     return undefined;
   }
@@ -114,23 +107,10 @@ export async function benchGateway(): Promise<number | undefined> {
       { name: 'verify', url: await bareUrl('verify') },
       { name: 'one', url: gw.url },
       ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
-    ].map((t) => ({ ...t, script: scriptFor(t.url, t.name), rps: [] as number[] }));
-
-    const rounds = 3;
-    const seconds = 3;
-    for (const t of targets) wrk(`${t.url}/`, t.script, 1); // warm up
-    for (let i = 0; i < rounds; i++) {
-      for (const t of targets) {
-        const r = wrk(`${t.url}/`, t.script, seconds);
-        if (r.non2xx > 0) throw new Error(`${t.name}: ${r.non2xx} benchmark requests refused`);
-        t.rps.push(r.rps);
-      }
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const rate = (name: string) => median(targets.find((t) => t.name === name)?.rps ?? [NaN]);
-    const b = rate('bare');
-    const o = rate('one');
-    const ratio = o / b;
+    ].map((t) => ({ name: t.name, url: `${t.url}/`, script: scriptFor(t.url, t.name) }));
+    const m = wrkRounds(targets);
+    const rate = (name: string) => m.get(name)!.opsPerSec;
+    const ratio = (name: string) => m.get(name)!.ratio;
 
     // AssumeRole: each request mints a session (a sealed token), through the whole pipeline.
     const iam = new IAMClient({ endpoint: gw.url, region: 'us-east-1', credentials: gw.admin, requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: gw.caPem }) }) });
@@ -139,17 +119,16 @@ export async function benchGateway(): Promise<number | undefined> {
       AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountOfKeyId(gw.admin.accessKeyId)}:root` }, Action: 'sts:AssumeRole' }] }),
     }));
     const assumeBody = `Action=AssumeRole&Version=2011-06-15&RoleArn=${encodeURIComponent(role.Role!.Arn!)}&RoleSessionName=bench`;
-    const a = wrk(`${gw.url}/`, scriptFor(gw.url, 'assume', assumeBody), seconds);
-    if (a.non2xx > 0) throw new Error(`the gateway refused ${a.non2xx} AssumeRole requests`);
+    const assume = wrk(`${gw.url}/`, scriptFor(gw.url, 'assume', assumeBody), 3);
 
     const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
-    console.log('gateway: signed requests/s (wrk, 32 keep-alive TLS connections)');
-    row('bare node https', b, '1.00 (baseline)');
-    row('bare + SigV4 verification only', rate('verify'), `${(rate('verify') / b).toFixed(2)} of bare (the ceiling: nothing but the signature checked)`);
-    row('portcullis GetCallerIdentity', o, `${ratio.toFixed(2)} of bare (target >= 0.75), one worker`);
-    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), `${(rate('all') / b).toFixed(2)} of bare`);
-    row('portcullis AssumeRole', a.rps, `${(a.rps / b).toFixed(2)} of bare, one worker`);
-    return ratio;
+    console.log('gateway: signed requests/s (wrk, 32 keep-alive TLS connections; ratios: medians of paired rounds)');
+    row('bare node https', rate('bare'), '1.00 (baseline)');
+    row('bare + SigV4 verification only', rate('verify'), `${ratio('verify').toFixed(2)} of bare (the ceiling: nothing but the signature checked)`);
+    row('portcullis GetCallerIdentity', rate('one'), `${ratio('one').toFixed(2)} of bare (target >= 0.75), one worker`);
+    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), `${ratio('all').toFixed(2)} of bare`);
+    row('portcullis AssumeRole', assume, `${(assume / rate('bare')).toFixed(2)} of bare, one worker`);
+    return ratio('one');
   } finally {
     for (const p of procs) p.kill('SIGTERM');
     for (const g of gateways) await g.stop();

@@ -5,7 +5,7 @@
  * upstream) when nginx is installed, measured in the same run with wrk. Beside them, a ceiling:
  * the bare proxy that also verifies the SigV4 signature and does nothing else.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
+import { hasWrk, wrkRounds } from './wrk.js';
 
 const UPSTREAM = `
 import { createServer } from 'node:http';
@@ -124,14 +125,8 @@ async function startNginx(work: string, upstreamPort: number, tlsDir: string): P
   return undefined;
 }
 
-function wrk(url: string, script: string, seconds: number): number {
-  const out = execFileSync('wrk', ['-t1', '-c32', `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers in the benchmark:\n${out}`);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-}
-
 export async function benchProxy(): Promise<number | undefined> {
-  if (spawnSync('wrk', ['--version']).error) {
+  if (!hasWrk()) {
     console.log('proxy: skipped, wrk is not installed (apt-get install wrk)');
     return undefined;
   }
@@ -173,22 +168,19 @@ export async function benchProxy(): Promise<number | undefined> {
       ...(nginx === undefined ? [] : [{ name: 'nginx', url: `https://127.0.0.1:${nginx.port}` }]),
       { name: 'one', url: gw.url },
       ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
-    ].map((t) => ({ ...t, script: scriptFor(t.url, t.name), rps: [] as number[] }));
-    for (const t of targets) wrk(`${t.url}/`, t.script, 1); // warm up
-    for (let i = 0; i < 3; i++) for (const t of targets) t.rps.push(wrk(`${t.url}/`, t.script, 3));
-    const rate = (name: string) => targets.find((t) => t.name === name)!.rps.sort((a, b) => a - b)[1]!;
-    const b = rate('bare');
-    const o = rate('one');
-    const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
-    const of = (name: string) => `${(rate(name) / b).toFixed(2)} of bare`;
-    console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections)');
-    row('bare node https proxy', b, '1.00 (baseline, no authentication)');
-    row('bare proxy + SigV4 verification', rate('verify'), `${of('verify')} (the ceiling: nothing but the signature checked)`);
-    if (nginx !== undefined) row('nginx (1 worker)', rate('nginx'), `${of('nginx')} (no authentication)`);
+    ].map((t) => ({ name: t.name, url: `${t.url}/`, script: scriptFor(t.url, t.name) }));
+    const m = wrkRounds(targets);
+    const row = (name: string, target: string, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(m.get(target)!.opsPerSec).toLocaleString('en-US').padStart(8)} /s   ${note}`);
+    const of = (name: string) => `${m.get(name)!.ratio.toFixed(2)} of bare`;
+    console.log('proxy: signed, authorized requests/s to a trivial upstream (wrk, 32 keep-alive TLS connections; ratios: medians of paired rounds)');
+    row('bare node https proxy', 'bare', '1.00 (baseline, no authentication)');
+    row('bare proxy + SigV4 verification', 'verify', `${of('verify')} (the ceiling: nothing but the signature checked)`);
+    if (nginx !== undefined) row('nginx (1 worker)', 'nginx', `${of('nginx')} (no authentication)`);
     else console.log('  nginx: skipped, not installed (apt-get install nginx-light)');
-    row('portcullis, one worker', o, `${of('one')} (target >= 0.9)${nginx !== undefined ? `; ${(o / rate('nginx')).toFixed(2)} of nginx` : ''}`);
-    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), of('all'));
-    return o / b;
+    const o = m.get('one')!;
+    row('portcullis, one worker', 'one', `${of('one')} (target >= 0.9)${nginx !== undefined ? `; ${(o.ratio / m.get('nginx')!.ratio).toFixed(2)} of nginx` : ''}`);
+    if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, 'all', of('all'));
+    return o.ratio;
   } finally {
     await gw?.stop();
     await gwAll?.stop();
