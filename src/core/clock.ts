@@ -12,27 +12,30 @@ export function fixedClock(ms: number): Clock & { set(ms: number): void; advance
   return clock;
 }
 
-/** `ms` as AWS writes times in answers and condition keys: ISO 8601 in UTC, whole seconds (`2026-12-07T16:00:00Z`). */
-export function isoSeconds(ms: number): string {
-  const s = new Date(ms).toISOString();
-  return `${s.slice(0, -5)}Z`;
-}
-
-/** The second `isoMillis` last formatted, and its text up to the fraction (`2026-12-07T16:00:00.`). */
+/** The second last formatted, and its text up to the fraction (`2026-12-07T16:00:00.`) and whole (`…:00Z`). */
 let lastSecond = NaN;
 let lastPrefix = '';
+let lastWhole = '';
 
-/**
- * `ms` as `Date#toISOString` writes it (`2026-12-07T16:00:00.123Z`), for the audit line and the
- * identity headers of every request: the text up to the second is made once per second.
- */
+/** The text of `second` (since the epoch), made once per second: times are written for every request. */
+function formatSecond(second: number): void {
+  if (second === lastSecond) return;
+  lastPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+  lastWhole = `${lastPrefix.slice(0, -1)}Z`;
+  lastSecond = second;
+}
+
+/** `ms` as AWS writes times in answers and condition keys: ISO 8601 in UTC, whole seconds (`2026-12-07T16:00:00Z`). */
+export function isoSeconds(ms: number): string {
+  formatSecond(Math.floor(Math.trunc(ms) / 1000));
+  return lastWhole;
+}
+
+/** `ms` as `Date#toISOString` writes it (`2026-12-07T16:00:00.123Z`), for the audit line and the identity headers. */
 export function isoMillis(ms: number): string {
   const whole = Math.trunc(ms); // as Date does (TimeClip)
   const second = Math.floor(whole / 1000);
-  if (second !== lastSecond) {
-    lastPrefix = new Date(second * 1000).toISOString().slice(0, -4);
-    lastSecond = second;
-  }
+  formatSecond(second);
   const frac = whole - second * 1000;
   return `${lastPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
 }

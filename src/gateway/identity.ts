@@ -21,8 +21,9 @@
  *
  * The 0x00/0x01 prefixes keep a leaf from passing for an inner node (RFC 9162 §2.1.1).
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { sha256 } from '../sigv4/canonicalRequest.js';
 import { writeFileAtomic } from './files.js';
 
 /** The signed headers, in signing order. */
@@ -42,19 +43,15 @@ export type Identity = Readonly<Record<(typeof IDENTITY_HEADERS)[number], string
 /** Most requests one signature covers; a fuller batch is signed at once (a path of at most 8 steps). */
 const MAX_BATCH = 256;
 const ROOT_PREFIX = Buffer.from('portcullis-identity-root-v2\n');
-const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
 
-function payload(method: string, path: string, values: readonly string[]): Buffer {
-  return Buffer.from(`portcullis-identity-v2\n${method}\n${path}\n${values.map((v) => `${v}\n`).join('')}`, 'utf8');
-}
-
-function leafHash(p: Buffer): Buffer {
-  return createHash('sha256').update(LEAF).update(p).digest();
+/** A request's leaf: SHA-256 of 0x00, then the payload (method, path, and a line per identity value). */
+function leafHash(method: string, path: string, values: readonly string[]): Buffer {
+  return sha256(Buffer.from(`\u0000portcullis-identity-v2\n${method}\n${path}\n${values.join('\n')}\n`, 'utf8'));
 }
 
 function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(NODE).update(left).update(right).digest();
+  return sha256(Buffer.concat([NODE, left, right]));
 }
 
 /** The root over `leaves` and, for each leaf, its path to the root in the header's form. */
@@ -106,7 +103,7 @@ export class IdentitySigner {
 
   /** The identity headers with their signature and path, once this turn's batch is signed. */
   headers(method: string, path: string, identity: Identity): Promise<Record<string, string>> {
-    const leaf = leafHash(payload(method, path, IDENTITY_HEADERS.map((h) => identity[h])));
+    const leaf = leafHash(method, path, IDENTITY_HEADERS.map((h) => identity[h]));
     return new Promise((resolve, reject) => {
       if (this.#batch.length === 0) setImmediate(() => this.#sign());
       this.#batch.push({ leaf, identity, resolve, reject });
@@ -138,7 +135,7 @@ export function verifyIdentity(publicKeyPem: string, method: string, path: strin
   if (values.some((v) => typeof v !== 'string') || typeof sig !== 'string' || typeof proof !== 'string') return false;
   const steps = proof === '' ? [] : proof.split('.');
   if (steps.length > 16 || !steps.every((s) => PROOF_STEP.test(s))) return false;
-  let h = leafHash(payload(method, path, values as string[]));
+  let h = leafHash(method, path, values as string[]);
   for (const s of steps) {
     const sibling = Buffer.from(s.slice(1), 'base64url');
     h = s[0] === 'l' ? nodeHash(sibling, h) : nodeHash(h, sibling);

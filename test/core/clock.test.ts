@@ -14,14 +14,17 @@ describe('clock', () => {
     }));
   });
 
-  it('isoMillis writes what Date#toISOString writes, whichever second came before', () => {
+  it('isoMillis and isoSeconds write what Date#toISOString writes, whichever second came before', () => {
     assert.equal(isoMillis(1_733_587_200_007), '2024-12-07T16:00:00.007Z');
     assert.equal(isoMillis(1_733_587_200_070.9), '2024-12-07T16:00:00.070Z');
     assert.equal(isoMillis(-1), '1969-12-31T23:59:59.999Z');
     // Pairs in the same second and in different ones: the remembered second never leaks.
     const ms = fc.double({ min: -62_135_596_800_000, max: 253_402_300_799_999, noNaN: true });
     fc.assert(fc.property(ms, fc.integer({ min: -2500, max: 2500 }), (a, d) => {
-      for (const t of [a, a + d, a]) assert.equal(isoMillis(t), new Date(t).toISOString());
+      for (const t of [a, a + d, a]) {
+        assert.equal(isoMillis(t), new Date(t).toISOString());
+        assert.equal(isoSeconds(t), `${new Date(t).toISOString().slice(0, -5)}Z`);
+      }
     }));
   });
 
