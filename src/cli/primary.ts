@@ -49,6 +49,7 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     await first.store.close();
   }
 
+  const workers = new Map<number, Worker>(); // by our worker id, 1..count
   const auditDir = layout(config.dataDir).auditDir;
   const rotateAudit = (): void => {
     try {
@@ -59,7 +60,6 @@ export async function runPrimary(config: Config, count: number, log: Logger): Pr
     }
     for (const w of workers.values()) if (w.isConnected()) w.send({ portcullis: 'audit-rotated' } satisfies AuditMessage);
   };
-  const workers = new Map<number, Worker>(); // by our worker id, 1..count
   /** Once every worker is gone: each wrote its last audit lines itself before it exited. */
   const finish = (): void => process.exit();
   const deaths: number[] = [];

@@ -143,8 +143,8 @@ export class AuditLog implements AuditTrail {
         this.#partial = undefined;
       }
       if (this.#shared !== undefined) this.#writeShared();
-      // Write what fits in the current file, rotate at a line boundary, go on with the rest.
-      while (this.#backlog !== '') {
+      // Our own file: write what fits in it, rotate at a line boundary, go on with the rest.
+      else while (this.#backlog !== '') {
         const rest = this.#backlog;
         // Mostly it all fits: then it is encoded once, and not measured first.
         if (this.#size + rest.length * 3 <= this.#maxBytes) {
