@@ -48,8 +48,9 @@ export interface UpstreamService {
   readonly routes: readonly RouteRule[];
   readonly resourcePolicies: readonly ResourcePolicyRule[];
   /**
-   * A path on the upstream that tells a resource's tags (`GET PATH?resource=ARN` answers
-   * `{"tags": {"key": "value"}}`, or 404 for no such resource), for `aws:ResourceTag/…`.
+   * A path on the upstream that tells a resource's tags, for `aws:ResourceTag/…`: `GET
+   * PATH?resource=ARN` answers 200 `{"tags": {"key": "value"}}`, `{}` for a resource it does not
+   * know. Any other answer, a 404 too, fails the request closed (502).
    */
   readonly resourceTags?: string | undefined;
 }

@@ -192,12 +192,12 @@ export class Gateway {
     return gateway;
   }
 
-  /** A change made elsewhere (another node, a sibling worker): drop what it makes stale. */
   /** The primary rotated the shared audit file: write to the new one. */
   auditRotated(): void {
     this.#audit.reopen();
   }
 
+  /** A change made elsewhere (another node, a sibling worker): drop what it makes stale. */
   applyChange(change: StoreChange): void {
     applyChange(change, this.#credentials, this.#authorizer);
   }
