@@ -5,7 +5,8 @@
  * Every server runs as a child process with the same TLS policy and certificates; the load
  * comes from wrk (another process) over keep-alive TLS on 127.0.0.1, in bounded runs that
  * alternate between the targets: the bare server, the bare server that also verifies the
- * signature (the ceiling), Portcullis on one worker (like for like with the one bare process),
+ * signature (the ceiling), the bare server with 2 µs of busy work per request (how much a little
+ * work costs here), Portcullis on one worker (like for like with the one bare process),
  * and Portcullis as `npm start` runs it (one worker per core).
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +29,8 @@ const BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
  * `verify`, it first does the least any SigV4 endpoint must: hash the body and verify the
  * signature (our verifier, the key looked up from memory), and nothing else: no audit, routing
  * or answer built. Its ratio to bare is the ceiling of any gateway that checks signatures here.
+ * With `busy`, it spends 2 µs per request waiting on the clock instead: what a little work per
+ * request costs in these ratios on this machine.
  */
 const BARE_SERVER = `
 import { createServer } from 'node:https';
@@ -47,6 +50,10 @@ const server = createServer(secureContextOptions({ minTls: '1.2', identities }),
   const parts = [];
   req.on('data', (c) => parts.push(c));
   req.on('end', () => {
+    if (mode === 'busy') {
+      const until = process.hrtime.bigint() + 2000n;
+      while (process.hrtime.bigint() < until);
+    }
     if (mode === 'verify') {
       const wire = requestFromWire(req.method, req.url, req.rawHeaders);
       const auth = verifier.parse(wire);
@@ -104,6 +111,7 @@ export async function benchGateway(): Promise<number | undefined> {
     };
     const targets = [
       { name: 'bare', url: await bareUrl('plain') },
+      { name: 'busy', url: await bareUrl('busy') },
       { name: 'verify', url: await bareUrl('verify') },
       { name: 'one', url: gw.url },
       ...(gwAll === undefined ? [] : [{ name: 'all', url: gwAll.url }]),
@@ -124,6 +132,7 @@ export async function benchGateway(): Promise<number | undefined> {
     const row = (name: string, rps: number, note: string) => console.log(`  ${name.padEnd(36)} ${Math.round(rps).toLocaleString('en-US').padStart(8)} /s   ${note}`);
     console.log('gateway: signed requests/s (wrk, 32 keep-alive TLS connections; ratios: medians of paired rounds)');
     row('bare node https', rate('bare'), '1.00 (baseline)');
+    row('bare + 2 µs of busy work', rate('busy'), `${ratio('busy').toFixed(2)} of bare (what 2 µs per request costs here)`);
     row('bare + SigV4 verification only', rate('verify'), `${ratio('verify').toFixed(2)} of bare (the ceiling: nothing but the signature checked)`);
     row('portcullis GetCallerIdentity', rate('one'), `${ratio('one').toFixed(2)} of bare (target >= 0.75), one worker`);
     if (gwAll !== undefined) row(`portcullis, ${cores} workers (the default)`, rate('all'), `${ratio('all').toFixed(2)} of bare`);

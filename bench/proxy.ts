@@ -23,9 +23,10 @@ s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
 `;
 
 /**
- * The bare proxy. With `verify` it also checks the SigV4 signature (our verifier, the key from
- * memory): the least any gateway that authenticates its callers must do per request, so its
- * ratio to the bare proxy is a ceiling for all of them.
+ * The bare proxy: each request and answer passed on with every end-to-end header field, as a
+ * reverse proxy does (nginx and Portcullis alike). With `verify` it also checks the SigV4
+ * signature (our verifier, the key from memory): the least any gateway that authenticates its
+ * callers must do per request, so its ratio to the bare proxy is a ceiling for all of them.
  */
 const BARE_PROXY = `
 import { createServer } from 'node:https';
@@ -42,9 +43,21 @@ const secretAccessKey = /aws_secret_access_key = (\\S+)/.exec(readFileSync(join(
 const found = { status: 'found', secretAccessKey, principal: {} };
 const verifier = new Verifier({ region: 'us-east-1', lookup: () => found });
 const pool = new Pool('http://127.0.0.1:' + upstreamPort, { connections: 256 });
+// What a reverse proxy must not pass on (RFC 9110 7.6.1); undici sets Host itself.
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'expect']);
+const endToEnd = (raw) => {
+  const out = [];
+  for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i].toLowerCase())) out.push(raw[i], raw[i + 1]);
+  return out;
+};
 const s = createServer(secureContextOptions({ minTls: '1.2', identities }), (req, res) => {
-  const headers = { 'content-type': req.headers['content-type'] ?? '', 'x-amz-target': req.headers['x-amz-target'] ?? '' };
-  const forward = (body) => pool.stream({ method: req.method, path: req.url, headers, body }, ({ statusCode, headers }) => { res.writeHead(statusCode, headers); return res; })
+  const headers = endToEnd(req.rawHeaders);
+  const forward = (body) => pool.stream({ method: req.method, path: req.url, headers, body }, ({ statusCode, headers }) => {
+    const back = {};
+    for (const k in headers) if (!HOP.has(k)) back[k] = headers[k];
+    res.writeHead(statusCode, back);
+    return res;
+  })
     .catch(() => { if (!res.headersSent) { res.writeHead(502); res.end(); } else res.destroy(); });
   if (mode === 'plain') return forward(req);
   const parts = [];
