@@ -23,7 +23,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { sha256 } from '../sigv4/canonicalRequest.js';
+import { sha256Bytes } from '../sigv4/canonicalRequest.js';
 import { writeFileAtomic } from './files.js';
 
 /** The signed headers, in signing order. */
@@ -43,34 +43,52 @@ export type Identity = Readonly<Record<(typeof IDENTITY_HEADERS)[number], string
 /** Most requests one signature covers; a fuller batch is signed at once (a path of at most 8 steps). */
 const MAX_BATCH = 256;
 const ROOT_PREFIX = Buffer.from('portcullis-identity-root-v2\n');
-const NODE = Buffer.from([1]);
+
+// Every hash of the tree is kept as a string of 32 byte-valued (latin1) characters (sha256Bytes).
 
 /** A request's leaf: SHA-256 of 0x00, then the payload (method, path, and a line per identity value). */
-function leafHash(method: string, path: string, values: readonly string[]): Buffer {
-  return sha256(Buffer.from(`\u0000portcullis-identity-v2\n${method}\n${path}\n${values.join('\n')}\n`, 'utf8'));
+function leafHash(method: string, path: string, values: readonly string[]): string {
+  return sha256Bytes(`\u0000portcullis-identity-v2\n${method}\n${path}\n${values.join('\n')}\n`);
 }
 
-function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return sha256(Buffer.concat([NODE, left, right]));
+/** 0x01, then the two children: one buffer, written again for each node (hashing reads it at once). */
+const nodeInput = Buffer.alloc(65, 1);
+
+function nodeHash(left: string, right: string): string {
+  nodeInput.write(left, 1, 'latin1');
+  nodeInput.write(right, 33, 'latin1');
+  return sha256Bytes(nodeInput);
+}
+
+const encoding = Buffer.alloc(32);
+
+function base64url(hash: string): string {
+  encoding.write(hash, 0, 'latin1');
+  return encoding.toString('base64url');
 }
 
 /** The root over `leaves` and, for each leaf, its path to the root in the header's form. */
-export function merkleProofs(leaves: readonly Buffer[]): { root: Buffer; proofs: string[] } {
-  const steps: string[][] = leaves.map(() => []);
-  const at = leaves.map((_, i) => i);
-  let level = [...leaves];
-  while (level.length > 1) {
-    for (let j = 0; j < leaves.length; j++) {
-      const p = at[j]!;
-      if (p % 2 === 1) steps[j]!.push(`l${level[p - 1]!.toString('base64url')}`);
-      else if (p + 1 < level.length) steps[j]!.push(`r${level[p + 1]!.toString('base64url')}`);
-      at[j] = p >> 1;
-    }
-    const next: Buffer[] = [];
+export function merkleProofs(leaves: readonly string[]): { root: string; proofs: string[] } {
+  const levels: (readonly string[])[] = [leaves];
+  for (let level = leaves; level.length > 1; levels.push(level)) {
+    const next: string[] = [];
     for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? nodeHash(level[i]!, level[i + 1]!) : level[i]!);
     level = next;
   }
-  return { root: level[0]!, proofs: steps.map((s) => s.join('.')) };
+  // From the root down, each node's path is its own step and then its parent's path: each path is
+  // made once and shared by everything below it, and each hash is encoded once (as one sibling's step).
+  let paths = [''];
+  for (let d = levels.length - 2; d >= 0; d--) {
+    const level = levels[d]!;
+    const below: string[] = [];
+    for (let i = 0; i < level.length; i++) {
+      const up = paths[i >> 1]!;
+      const step = i % 2 === 1 ? `l${base64url(level[i - 1]!)}` : i + 1 < level.length ? `r${base64url(level[i + 1]!)}` : '';
+      below.push(step === '' ? up : up === '' ? step : `${step}.${up}`);
+    }
+    paths = below;
+  }
+  return { root: levels[levels.length - 1]![0]!, proofs: paths };
 }
 
 /** A new Ed25519 private key, PKCS#8 PEM. */
@@ -79,7 +97,7 @@ export function newIdentityKeyPem(): string {
 }
 
 interface Waiting {
-  readonly leaf: Buffer;
+  readonly leaf: string;
   readonly identity: Identity;
   readonly resolve: (headers: Record<string, string>) => void;
   readonly reject: (e: unknown) => void;
@@ -117,7 +135,7 @@ export class IdentitySigner {
     this.#batch = [];
     try {
       const { root, proofs } = merkleProofs(batch.map((w) => w.leaf));
-      const signature = sign(null, Buffer.concat([ROOT_PREFIX, root]), this.#key).toString('base64url');
+      const signature = sign(null, Buffer.concat([ROOT_PREFIX, Buffer.from(root, 'latin1')]), this.#key).toString('base64url');
       batch.forEach((w, i) => w.resolve({ ...w.identity, [IDENTITY_SIGNATURE]: signature, [IDENTITY_PROOF]: proofs[i]! }));
     } catch (e) {
       for (const w of batch) w.reject(e);
@@ -137,8 +155,8 @@ export function verifyIdentity(publicKeyPem: string, method: string, path: strin
   if (steps.length > 16 || !steps.every((s) => PROOF_STEP.test(s))) return false;
   let h = leafHash(method, path, values as string[]);
   for (const s of steps) {
-    const sibling = Buffer.from(s.slice(1), 'base64url');
+    const sibling = Buffer.from(s.slice(1), 'base64url').toString('latin1');
     h = s[0] === 'l' ? nodeHash(sibling, h) : nodeHash(h, sibling);
   }
-  return verify(null, Buffer.concat([ROOT_PREFIX, h]), createPublicKey(publicKeyPem), Buffer.from(sig, 'base64url'));
+  return verify(null, Buffer.concat([ROOT_PREFIX, Buffer.from(h, 'latin1')]), createPublicKey(publicKeyPem), Buffer.from(sig, 'base64url'));
 }

@@ -20,10 +20,7 @@ export function canonicalRequest(
   return method + '\n' + uri + '\n' + query + '\n' + headers + '\n' + signedHeaders + '\n' + payloadHash;
 }
 
-type OneShotHash = {
-  (algorithm: string, data: string | Uint8Array, encoding: 'hex'): string;
-  (algorithm: string, data: string | Uint8Array, encoding: 'buffer'): Buffer;
-};
+type OneShotHash = (algorithm: string, data: string | Uint8Array, encoding: 'hex' | 'latin1') => string;
 // crypto.hash (Node >= 20.12) is about twice as fast as createHash for small inputs.
 const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
 
@@ -31,10 +28,13 @@ export const sha256Hex: (data: string | Uint8Array) => string = oneShot
   ? (data) => oneShot('sha256', data, 'hex')
   : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
-/** The SHA-256 digest itself, as sha256Hex makes it. */
-export const sha256: (data: string | Uint8Array) => Buffer = oneShot
-  ? (data) => oneShot('sha256', data, 'buffer')
-  : (data) => crypto.createHash('sha256').update(data).digest();
+/**
+ * The SHA-256 digest as a string of 32 characters, one per byte (latin1): handing back a Buffer
+ * costs Node about four times as much as the hash of a short input itself.
+ */
+export const sha256Bytes: (data: string | Uint8Array) => string = oneShot
+  ? (data) => oneShot('sha256', data, 'latin1')
+  : (data) => crypto.createHash('sha256').update(data).digest('binary'); // 'binary' is latin1
 
 /** StringToSign = Algorithm \n RequestDateTime \n CredentialScope \n hex(SHA256(CanonicalRequest)) */
 export function stringToSign(algorithm: string, amzDate: string, scope: string, canonical: string): string {

@@ -125,9 +125,9 @@ describe('identity signatures', () => {
   });
 
   it('merkleProofs: the root of one leaf is the leaf; of several, each path leads to the same root', () => {
-    const leaf = Buffer.alloc(32, 7);
+    const leaf = '\x07'.repeat(32);
     assert.deepEqual(merkleProofs([leaf]), { root: leaf, proofs: [''] });
-    const leaves = Array.from({ length: 6 }, (_, i) => Buffer.alloc(32, i));
+    const leaves = Array.from({ length: 6 }, (_, i) => String.fromCharCode(i).repeat(32));
     const { proofs } = merkleProofs(leaves);
     assert.deepEqual(proofs.map((p) => p.split('.').map((s) => s[0]).join('')), ['rrr', 'lrr', 'rlr', 'llr', 'rl', 'll']);
   });
