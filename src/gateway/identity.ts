@@ -99,7 +99,7 @@ export function newIdentityKeyPem(): string {
 interface Waiting {
   readonly leaf: string;
   readonly identity: Identity;
-  readonly resolve: (headers: Record<string, string>) => void;
+  readonly resolve: (fields: string[]) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -119,8 +119,11 @@ export class IdentitySigner {
     return new IdentitySigner(createPrivateKey(readFileSync(path, 'utf8')));
   }
 
-  /** The identity headers with their signature and path, once this turn's batch is signed. */
-  headers(method: string, path: string, identity: Identity): Promise<Record<string, string>> {
+  /**
+   * The identity header fields with their signature and path, once this turn's batch is signed:
+   * a flat list (name, value, …), as the forwarded request's fields are.
+   */
+  headers(method: string, path: string, identity: Identity): Promise<string[]> {
     const leaf = leafHash(method, path, IDENTITY_HEADERS.map((h) => identity[h]));
     return new Promise((resolve, reject) => {
       if (this.#batch.length === 0) setImmediate(() => this.#sign());
@@ -136,7 +139,12 @@ export class IdentitySigner {
     try {
       const { root, proofs } = merkleProofs(batch.map((w) => w.leaf));
       const signature = sign(null, Buffer.concat([ROOT_PREFIX, Buffer.from(root, 'latin1')]), this.#key).toString('base64url');
-      batch.forEach((w, i) => w.resolve({ ...w.identity, [IDENTITY_SIGNATURE]: signature, [IDENTITY_PROOF]: proofs[i]! }));
+      batch.forEach((w, i) => {
+        const fields: string[] = [];
+        for (const name of IDENTITY_HEADERS) fields.push(name, w.identity[name]);
+        fields.push(IDENTITY_SIGNATURE, signature, IDENTITY_PROOF, proofs[i]!);
+        w.resolve(fields);
+      });
     } catch (e) {
       for (const w of batch) w.reject(e);
     }

@@ -103,7 +103,8 @@ export class Upstream {
     req: IncomingMessage,
     res: ServerResponse,
     body: Buffer | Readable,
-    identity: Record<string, string>,
+    /** The identity header fields, a flat list (name, value, …). */
+    identity: readonly string[],
     requestId: string,
     /** The body's length when streamed, if known; unknown lengths go chunked. */
     length?: number,
@@ -115,7 +116,7 @@ export class Upstream {
     const headers = forwardable(req.rawHeaders);
     headers.push('host', this.#url.host);
     if (size !== undefined) headers.push('content-length', String(size));
-    for (const name in identity) headers.push(name, identity[name]!);
+    for (const field of identity) headers.push(field);
     headers.push('x-amzn-requestid', requestId);
     return this.#pool.stream(
       {

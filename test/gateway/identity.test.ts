@@ -25,6 +25,16 @@ function identity(i: number): Identity {
   };
 }
 
+/** The fields as an upstream reads them (each name once). */
+function asRecord(fields: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    assert.equal(out[fields[i]!], undefined, `${fields[i]} once`);
+    out[fields[i]!] = fields[i + 1]!;
+  }
+  return out;
+}
+
 interface Signed {
   readonly method: string;
   readonly path: string;
@@ -37,7 +47,7 @@ async function batch(n: number, first = 0): Promise<Signed[]> {
     const i = first + k;
     const method = i % 3 === 0 ? 'GET' : 'POST';
     const path = `/pipelines/p${i}?x=${i}`;
-    return { method, path, headers: await signer.headers(method, path, identity(i)) };
+    return { method, path, headers: asRecord(await signer.headers(method, path, identity(i))) };
   }));
 }
 
