@@ -50,7 +50,8 @@ export interface XmlNode {
 /** `{ Arn: 'x', Nested: { A: 1 } }` -> `<Arn>x</Arn><Nested><A>1</A></Nested>`; undefined is left out. */
 export function toXml(node: XmlNode): string {
   let out = '';
-  for (const [name, value] of Object.entries(node)) out += element(name, value);
+  // for-in, not Object.entries: the answers are plain objects, and V8 walks their keys from a cache.
+  for (const name in node) out += element(name, node[name]);
   return out;
 }
 
