@@ -105,7 +105,11 @@ export function evaluate(req: AuthzRequest, set: PolicySet): Decision {
   const sessionOk = set.session === undefined || session.length > 0;
   const identitySide = identity.length > 0 && boundaryOk && sessionOk;
   const sameAccount = req.resourceAccount === undefined || req.resourceAccount === req.principal.accountId;
-  const used = (...groups: Hit[][]) => groups.flat().map((h) => h.m);
+  const used = (...groups: Hit[][]): MatchedStatement[] => {
+    const out: MatchedStatement[] = [];
+    for (const group of groups) for (const h of group) out.push(h.m);
+    return out;
+  };
 
   if (sameAccount) {
     // The root user of an account may do anything in it that nothing explicitly denies.
