@@ -20,7 +20,7 @@ import { accountOfKeyId } from '../src/core/ids.js';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
-import { hasWrk, wrk, wrkRounds } from './wrk.js';
+import { hasWrk, postScript, wrk, wrkRounds } from './wrk.js';
 
 const BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
 
@@ -68,12 +68,6 @@ server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-function wrkScript(headers: Record<string, string>, body = BODY): string {
-  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`];
-  for (const [k, v] of Object.entries(headers)) if (k !== 'host') lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
-  return lines.join('\n') + '\n';
-}
-
 export async function benchGateway(): Promise<number | undefined> {
   if (!hasWrk()) {
     console.log('gateway: skipped, wrk is not installed (apt-get install wrk)');
@@ -106,7 +100,7 @@ export async function benchGateway(): Promise<number | undefined> {
         { credentials: gw.admin, region: 'us-east-1', service: 'sts' },
       );
       const file = join(work, `${name}.lua`);
-      writeFileSync(file, wrkScript(signed.headers as Record<string, string>, body));
+      writeFileSync(file, postScript(signed.headers as Record<string, string>, body));
       return file;
     };
     const targets = [

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Signer } from '../src/sigv4/sign.js';
 import { startGateway, type RunningGateway } from '../test/helpers/gateway.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
-import { hasWrk, wrkRounds } from './wrk.js';
+import { hasWrk, postScript, wrkRounds } from './wrk.js';
 
 const UPSTREAM = `
 import { createServer } from 'node:http';
@@ -170,9 +170,8 @@ export async function benchProxy(): Promise<number | undefined> {
       const body = '{}';
       const headers = { host: new URL(base).host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'DataPipeline.ListPipelines' };
       const signed = new Signer().sign({ method: 'POST', path: '/', headers, body }, { credentials: admin, region: 'us-east-1', service: 'datapipeline' });
-      const lua = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`, ...Object.entries(signed.headers).filter(([k]) => k !== 'host').map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join('\n') + '\n';
       const file = join(work, `${name}.lua`);
-      writeFileSync(file, lua);
+      writeFileSync(file, postScript(signed.headers as Record<string, string>, body));
       return file;
     };
     const targets = [

@@ -21,6 +21,13 @@ export function wrk(url: string, script: string, seconds: number): number {
   return rps;
 }
 
+/** A wrk script that sends one POST as signed: its body and every signed field but Host (wrk sets it). */
+export function postScript(headers: Readonly<Record<string, string>>, body: string): string {
+  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`];
+  for (const [k, v] of Object.entries(headers)) if (k !== 'host') lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  return lines.join('\n') + '\n';
+}
+
 export interface Target {
   readonly name: string;
   /** Where wrk sends its requests (`https://host:port/`). */
